@@ -1,0 +1,1 @@
+# Client/tool integration tests (owner: client).
