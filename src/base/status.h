@@ -22,13 +22,13 @@ class Status {
     kOk = 0,
     kInvalidArgument = 1,  // bad input from a caller or a config file
     kNotFound = 2,
-    kIoError = 3,           // socket or file error
-    kProtocolError = 4,     // a peer broke the wire protocol
-    kTooLarge = 5,          // payload above the configured maximum
-    kAlreadyExists = 6,     // e.g. a duplicate private name
-    kNotConnected = 7,      // the client has no live server connection
+    kIoError = 3,        // socket or file error
+    kProtocolError = 4,  // a peer broke the wire protocol
+    kTooLarge = 5,       // payload above the configured maximum
+    kAlreadyExists = 6,  // e.g. a duplicate private name
+    kNotConnected = 7,   // the client has no live server connection
     kTimedOut = 8,
-    kRefused = 9,           // the server refused a request
+    kRefused = 9,  // the server refused a request
     kInternal = 10,
   };
 

@@ -80,7 +80,8 @@ enum class Cause : uint8_t {
   kDisconnect = 3,  // the member's connection dropped
   kNetwork = 4,     // servers were lost or came back
 };
-std::string_view CauseName(Cause c);  // "join", "leave", "disconnect", "network"
+std::string_view CauseName(
+    Cause c);  // "join", "leave", "disconnect", "network"
 
 // Flags of kMembership frames (the header's flags byte).
 inline constexpr uint8_t kMembershipTransitional = 0x01;
@@ -184,9 +185,9 @@ struct Hello {
   uint16_t min_version = kProtocolVersion;
   uint16_t max_version = kProtocolVersion;
   Role role = Role::kClient;
-  std::string_view name;  // client: session name ("" = server picks one);
-                          // peer: the dialler's node name
-  uint64_t incarnation = 0;  // peer: the dialler's start id; client: 0
+  std::string_view name;      // client: session name ("" = server picks one);
+                              // peer: the dialler's node name
+  uint64_t incarnation = 0;   // peer: the dialler's start id; client: 0
   std::string_view software;  // free text, e.g. "msgc/0.1.0"
 };
 
@@ -202,11 +203,12 @@ struct Welcome {
 
 struct Error {
   ErrorCode code = ErrorCode::kBadFrame;
-  bool fatal = false;              // the server closes the connection after it
-  FrameType request = FrameType::kError;  // type of the offending frame, or kError
-  uint64_t ref = 0;                // msg_id of the offending kSend, else 0
-  std::string_view subject;        // group or name concerned, may be empty
-  std::string_view text;           // human-readable reason
+  bool fatal = false;  // the server closes the connection after it
+  FrameType request =
+      FrameType::kError;     // type of the offending frame, or kError
+  uint64_t ref = 0;          // msg_id of the offending kSend, else 0
+  std::string_view subject;  // group or name concerned, may be empty
+  std::string_view text;     // human-readable reason
 };
 
 struct Join {
@@ -220,9 +222,9 @@ struct Leave {
 
 struct Send {
   Service service = Service::kFifo;
-  uint8_t flags = 0;      // kSendSelfDiscard
-  uint64_t msg_id = 0;    // per-connection counter chosen by the client
-  NameList groups;        // groups and/or private names, 1..kMaxGroupsPerSend
+  uint8_t flags = 0;    // kSendSelfDiscard
+  uint64_t msg_id = 0;  // per-connection counter chosen by the client
+  NameList groups;      // groups and/or private names, 1..kMaxGroupsPerSend
   std::string_view data;
 };
 
@@ -254,8 +256,8 @@ void EncodeGoodbye(std::string* out);
 void EncodeJoin(const Join& m, std::string* out);
 void EncodeLeave(const Leave& m, std::string* out);
 void EncodeSend(Service service, uint8_t flags, uint64_t msg_id,
-                std::span<const std::string_view> groups,
-                std::string_view data, std::string* out);
+                std::span<const std::string_view> groups, std::string_view data,
+                std::string* out);
 // `groups` is re-encoded from its raw bytes (e.g. straight from a kSend).
 void EncodeDeliver(Service service, uint8_t flags, std::string_view sender,
                    const NameList& groups, std::string_view data,
@@ -344,8 +346,8 @@ class FrameDecoder {
 
  private:
   std::vector<uint8_t> buf_;
-  size_t begin_ = 0;  // first unconsumed byte
-  size_t end_ = 0;    // one past the last valid byte
+  size_t begin_ = 0;   // first unconsumed byte
+  size_t end_ = 0;     // one past the last valid byte
   uint64_t skip_ = 0;  // body bytes of an oversized frame still to discard
   uint32_t max_body_;
   bool failed_ = false;
