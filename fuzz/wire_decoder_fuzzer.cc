@@ -48,8 +48,8 @@ void DecodeOne(const Frame& f) {
         for (std::string_view g : m.groups) total += g.size();
         (void)total;
         std::string out;
-        msgc::wire::EncodeDeliver(m.service, m.flags, "#f#n", m.groups,
-                                  m.data, &out);
+        msgc::wire::EncodeDeliver(m.service, m.flags, "#f#n", m.groups, m.data,
+                                  &out);
       }
       break;
     }
@@ -69,6 +69,8 @@ void DecodeOne(const Frame& f) {
     case FrameType::kNoop:
     case FrameType::kGoodbye:
       (void)msgc::wire::DecodeEmpty(f);
+      break;
+    default:  // mesh range: decoded by the mesh codec
       break;
   }
 }

@@ -219,6 +219,7 @@ void PutMembers(std::string* out, std::span<const Member> members) {
 }  // namespace
 
 bool IsKnownFrameType(uint8_t type) {
+  if (IsMeshFrameType(type)) return true;
   switch (static_cast<FrameType>(type)) {
     case FrameType::kHello:
     case FrameType::kWelcome:
@@ -258,6 +259,7 @@ std::string_view FrameTypeName(FrameType type) {
     case FrameType::kMembership:
       return "MEMBERSHIP";
   }
+  if (IsMeshFrameType(static_cast<uint8_t>(type))) return "MESH";
   return "UNKNOWN";
 }
 

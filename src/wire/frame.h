@@ -58,8 +58,16 @@ enum class FrameType : uint8_t {
   kDeliver = 0x20,
   kMembership = 0x21,
   // 0x40..0x7f: server <-> server (mesh) frames; see docs/protocol.md §5.
+  // Their bodies are defined by src/wire/mesh_frame.h.
 };
 
+inline constexpr uint8_t kFirstMeshFrameType = 0x40;
+inline constexpr uint8_t kLastMeshFrameType = 0x7f;
+inline bool IsMeshFrameType(uint8_t type) {
+  return type >= kFirstMeshFrameType && type <= kLastMeshFrameType;
+}
+
+// True for client-protocol types and for the whole mesh range.
 bool IsKnownFrameType(uint8_t type);
 std::string_view FrameTypeName(FrameType type);
 

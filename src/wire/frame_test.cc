@@ -289,9 +289,9 @@ std::string Header(uint32_t len, uint8_t type, uint8_t flags = 0,
 }
 
 TEST(FrameDecoder, UnknownTypeIsAnErrorAndSticks) {
-  Decoded d = DecodeAll(Header(0, 0x7e), 0);
+  Decoded d = DecodeAll(Header(0, 0x8e), 0);
   EXPECT_TRUE(d.error);
-  EXPECT_EQ(d.error_text, "unknown frame type 0x7e");
+  EXPECT_EQ(d.error_text, "unknown frame type 0x8e");
   FrameDecoder dec(kMax);
   dec.Append(Header(0, 0x99));
   Frame f;
@@ -300,6 +300,14 @@ TEST(FrameDecoder, UnknownTypeIsAnErrorAndSticks) {
   EncodeNoop(&noop);
   dec.Append(noop);
   EXPECT_EQ(dec.Next(&f), FrameDecoder::Result::kError);
+}
+
+TEST(FrameDecoder, MeshRangeIsPassedThrough) {
+  Decoded d = DecodeAll(Header(2, 0x41) + "ab", 3);
+  ASSERT_FALSE(d.error);
+  ASSERT_EQ(d.frames.size(), 1u);
+  EXPECT_TRUE(IsMeshFrameType(static_cast<uint8_t>(d.frames[0].first.type)));
+  EXPECT_EQ(d.frames[0].second, "ab");
 }
 
 TEST(FrameDecoder, ReservedFieldMustBeZero) {
