@@ -447,7 +447,7 @@ class Parser {
     }
     if (v.kind == Tok::kLBrace) {
       const Token open = Next();
-      p.value = "{";
+      p.value.assign(1, '{');  // not = "{": GCC 12 -Wrestrict false positive
       while (true) {
         const Token& t = Peek();
         if (t.kind == Tok::kRBrace) {
