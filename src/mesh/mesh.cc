@@ -1,0 +1,1874 @@
+#include "mesh/mesh.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+
+#include "base/log.h"
+#include "net/endpoint.h"
+#include "wire/mesh_frame.h"
+
+namespace msgc::mesh {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using FramePtr = net::Connection::FramePtr;
+using wire::MeshFrameType;
+
+constexpr std::string_view kSoftware = "msgc-mesh/0.1";
+constexpr int kConfCounterShift = 16;
+
+// 16-bit FNV-1a fold of a node name: the low bits of configuration ids, so
+// that two partitions that pick the same counter still get different ids.
+uint64_t Hash16(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (char c : s) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 16777619u;
+  }
+  return (h ^ (h >> 16)) & 0xffff;
+}
+
+std::span<const uint8_t> AsBytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+std::string JoinNames(const std::vector<std::string>& v) {
+  return fmt::format("{}", fmt::join(v, ","));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Internal state.
+
+// One peer: the reliable FIFO channel and the TCP connections carrying it.
+struct Link {
+  Link(asio::io_context& io, PeerSpec s)
+      : spec(std::move(s)),
+        redial_timer(io),
+        connect_timer(io),
+        ack_timer(io) {}
+
+  PeerSpec spec;
+  std::vector<asio::ip::address> addrs;  // resolved spec.host
+  bool resolving = false;
+
+  // Connections. `active` is established (HELLO/WELCOME done) and is the
+  // only one sequenced frames are sent on, once `synced`.
+  std::shared_ptr<net::Connection> active;
+  bool synced = false;  // the peer's LINK_SYNC arrived on `active`
+  std::shared_ptr<net::Connection> dialing;           // waiting for WELCOME
+  std::shared_ptr<asio::ip::tcp::socket> connecting;  // connect() pending
+  asio::steady_timer redial_timer;
+  asio::steady_timer connect_timer;
+  bool redial_armed = false;
+
+  // The channel (survives reconnects, reset when the peer restarts).
+  uint64_t peer_inc = 0;
+  uint64_t next_seq = 1;
+  std::deque<std::pair<uint64_t, FramePtr>> resend;
+  uint64_t recv_seq = 0;    // last link_seq received in order
+  uint64_t acked_sent = 0;  // last ack we sent
+  asio::steady_timer ack_timer;
+  bool ack_armed = false;
+
+  // Failure detector.
+  bool alive = false;  // synced once and not declared lost since
+  SteadyClock::time_point last_rx{};
+
+  bool blocked = false;  // test hook
+  bool removed = false;  // no longer in peers
+};
+
+struct ConnInfo {
+  Link* link = nullptr;
+  bool outbound = false;
+  bool established = false;
+};
+
+struct StoredItem {
+  uint64_t ts = 0;
+  wire::Service service = wire::Service::kAgreed;
+  uint8_t kind = 0;
+  bool delivered = false;
+  std::string body;
+};
+
+// A member of the current configuration and what we hold of its items.
+struct ConfMember {
+  std::string name;
+  uint64_t inc = 0;
+  Link* link = nullptr;          // null for self
+  std::deque<StoredItem> items;  // items[i] has oseq first_oseq + i
+  uint32_t first_oseq = 1;
+  uint32_t held = 0;    // highest contiguous oseq held
+  uint64_t high = 0;    // highest stamp received from it (items, clocks)
+  uint64_t stable = 0;  // it announced holding every item <= stable
+
+  StoredItem* Find(uint32_t oseq) {
+    if (oseq < first_oseq || oseq > held) return nullptr;
+    return &items[oseq - first_oseq];
+  }
+};
+
+struct ProposalKey {
+  std::string coordinator;
+  uint64_t attempt = 0;
+  friend bool operator==(const ProposalKey&, const ProposalKey&) = default;
+};
+
+struct Gossip {
+  uint64_t conf_id = 0;
+  uint8_t flags = 0;
+  ProposalKey lock;
+  std::map<std::string, uint64_t> reach;
+};
+
+struct AcceptData {
+  uint64_t old_conf_id = 0;
+  uint64_t max_conf_id = 0;
+  std::vector<std::pair<std::string, uint32_t>> held;
+};
+
+class Mesh::Impl : public net::ConnectionHandler,
+                   public std::enable_shared_from_this<Mesh::Impl> {
+ public:
+  Impl(asio::io_context& io, MeshOptions options, MeshListener* listener)
+      : io_(io),
+        options_(std::move(options)),
+        listener_(listener),
+        rng_(options_.incarnation),
+        tick_timer_(io),
+        settle_timer_(io),
+        form_timer_(io) {}
+
+  Status Start();
+  void Stop();
+  void AdoptInbound(std::shared_ptr<net::Connection> conn,
+                    const wire::Hello& hello,
+                    const asio::ip::tcp::endpoint& remote);
+  bool Submit(wire::Service service, uint8_t kind, std::string body);
+  Status UpdateOptions(const MeshOptions& options);
+  Configuration PublicConf() const;
+  std::vector<LinkInfo> Links() const;
+  size_t submit_queue() const { return submit_queue_.size(); }
+  asio::io_context& io() { return io_; }
+  void BlockPeer(std::string_view peer, bool blocked);
+  void CloseLink(std::string_view peer);
+
+  // net::ConnectionHandler
+  void OnFrame(net::Connection& conn, const wire::Frame& frame) override;
+  void OnTooLarge(net::Connection& conn,
+                  const wire::FrameHeader& header) override;
+  void OnClose(net::Connection& conn) override;
+
+ private:
+  enum class State {
+    kOperational,  // ordering in conf_
+    kLocked,       // accepted a proposal; own submissions wait
+    kInstalling,   // INSTALL received, flushing conf_
+    kGathering,    // gave a proposal up; waiting for the next one
+  };
+
+  // ---- links ----
+  Status AddLink(const PeerSpec& spec);
+  void Resolve(Link& l);
+  void Dial(Link& l);
+  void OnConnected(Link& l, std::shared_ptr<asio::ip::tcp::socket> sock,
+                   const std::error_code& ec);
+  void ScheduleRedial(Link& l, bool quick);
+  void Establish(Link& l, const std::shared_ptr<net::Connection>& conn,
+                 ConnInfo& info);
+  void NotePeerIncarnation(Link& l, uint64_t inc);
+  void HandleMeshFrame(Link& l, net::Connection& conn,
+                       const wire::Frame& frame);
+  void HandleSync(Link& l, net::Connection& conn, const wire::Frame& frame);
+  void ProcessAck(Link& l, uint64_t ack);
+  void NoteReceived(Link& l);
+  void SendAck(Link& l);
+  void SendSeq(Link& l, const std::string& frame);
+  void CloseConns(Link& l, net::CloseReason reason, const std::string& why);
+  void MarkLost(Link& l, const std::string& why);
+  bool Admissible(const Link& l) const;
+  void RecomputeReach(bool force_gossip);
+  void SendReach(Link& l);
+  std::string EncodeReachFrame() const;
+  void Tick();
+  std::shared_ptr<net::Connection> Shared(net::Connection& conn);
+
+  // ---- ordering ----
+  int MemberIndex(std::string_view name) const;
+  void StoreItem(int idx, const wire::Item& item);
+  void OnItem(Link& l, const wire::Frame& frame);
+  void OnClock(Link& l, const wire::Frame& frame);
+  void KeepEarly(Link& l, const wire::Frame& frame);
+  void Stamp(wire::Service service, uint8_t kind, std::string body);
+  void ScheduleDeliver();
+  void Deliver();
+  void DeliverOne(int idx, StoredItem& it);
+  uint64_t Bound() const;
+  void ScheduleClock();
+  void SendClock();
+  void CollectGarbage();
+
+  // ---- membership ----
+  void ScheduleEvaluate();
+  void Evaluate();
+  std::vector<wire::NodeInc> Desired() const;
+  bool NeedsChange(const std::vector<wire::NodeInc>& desired) const;
+  void Propose();
+  void LockTo(const ProposalKey& key);
+  AcceptData MakeAccept() const;
+  void OnPropose(Link& l, const wire::Frame& frame);
+  void OnAccept(Link& l, const wire::Frame& frame);
+  void RecordAccept(const std::string& member, AcceptData data);
+  void DoInstall();
+  void OnInstall(Link& l, const wire::Frame& frame);
+  void ApplyInstall(const ProposalKey& by, uint64_t conf_id,
+                    const std::vector<wire::InstallMember>& members,
+                    const std::vector<wire::HeldReport>& held);
+  void TryCompleteInstall();
+  void OnRetrans(Link& l, const wire::Frame& frame);
+  void GiveUp(const std::string& why);
+  void AbortProposal();
+  void InstallSingleton();
+
+  asio::io_context& io_;
+  MeshOptions options_;
+  MeshListener* listener_;
+  bool running_ = false;
+  std::mt19937_64 rng_;
+  std::map<std::string, std::unique_ptr<Link>> links_;  // by peer name
+  std::unordered_map<net::Connection*, ConnInfo> conns_;
+  uint64_t next_conn_id_ = 1;
+  std::optional<asio::ip::address> bind_addr_;
+  asio::steady_timer tick_timer_;
+
+  // Reachability and gossip.
+  std::vector<wire::NodeInc> reach_;  // sorted; excluding self
+  std::map<std::string, Gossip> gossip_;
+
+  // Current configuration.
+  State state_ = State::kOperational;
+  uint64_t conf_id_ = 0;
+  std::vector<ConfMember> members_;  // sorted by name
+  int self_idx_ = 0;
+  ProposalKey installed_by_;
+  uint64_t max_conf_id_ = 0;
+  uint64_t clock_ = 0;
+  uint64_t announced_ts_ = 0;
+  uint64_t announced_stable_ = 0;
+  bool clock_posted_ = false;
+  bool deliver_posted_ = false;
+  bool evaluate_posted_ = false;
+  size_t safe_pending_ = 0;
+  // Undelivered items in the agreed order: (ts, member index, oseq).
+  std::set<std::tuple<uint64_t, int, uint32_t>> undelivered_;
+  std::deque<std::tuple<wire::Service, uint8_t, std::string>> submit_queue_;
+
+  // Membership protocol.
+  ProposalKey lock_;
+  SteadyClock::time_point lock_deadline_{};
+  std::vector<uint32_t> reported_held_;  // per member index, while frozen
+  uint64_t attempt_ = 0;
+  bool proposing_ = false;
+  std::vector<wire::NodeInc> proposal_members_;
+  std::vector<std::string> proposal_names_;  // owns the names above
+  std::map<std::string, AcceptData> accepts_;
+  asio::steady_timer settle_timer_;
+  bool settle_armed_ = false;
+  asio::steady_timer form_timer_;
+  // The INSTALL being flushed.
+  struct Pending {
+    ProposalKey by;
+    uint64_t conf_id = 0;
+    std::vector<std::tuple<std::string, uint64_t, uint64_t>> members;
+    std::vector<uint32_t> cut;  // per old member index
+    std::vector<std::string> moving_together;
+    // ITEM/CLOCK frames of the new configuration that arrived early.
+    std::vector<std::pair<Link*, std::string>> early;
+  };
+  std::optional<Pending> pending_;
+};
+
+// ---------------------------------------------------------------------------
+// Start / stop / options.
+
+Status Mesh::Impl::Start() {
+  if (running_) return Status::OK();
+  if (options_.incarnation == 0) {
+    return Status::InvalidArgument("mesh: incarnation must not be 0");
+  }
+  bool self_found = false;
+  std::set<std::string> names;
+  for (const PeerSpec& p : options_.peers) {
+    if (!names.insert(p.name).second) {
+      return Status::InvalidArgument(
+          fmt::format("mesh: peer {} listed twice", p.name));
+    }
+    if (p.name == options_.self) {
+      self_found = true;
+      std::error_code ec;
+      auto a = asio::ip::make_address(p.host, ec);
+      if (!ec && !a.is_unspecified()) bind_addr_ = a;
+      if (p.host == "localhost") bind_addr_ = asio::ip::address_v4::loopback();
+    }
+  }
+  if (!self_found) {
+    return Status::InvalidArgument(
+        fmt::format("mesh: self {} is not in peers", options_.self));
+  }
+  for (const PeerSpec& p : options_.peers) {
+    if (p.name == options_.self) continue;
+    Status s = AddLink(p);
+    if (!s.ok()) return s;
+  }
+  running_ = true;
+  InstallSingleton();
+  for (auto& [name, l] : links_) Dial(*l);
+  Tick();
+  return Status::OK();
+}
+
+void Mesh::Impl::InstallSingleton() {
+  conf_id_ = (uint64_t{1} << kConfCounterShift) | Hash16(options_.self);
+  max_conf_id_ = conf_id_;
+  members_.clear();
+  members_.push_back(ConfMember{});
+  members_[0].name = options_.self;
+  members_[0].inc = options_.incarnation;
+  self_idx_ = 0;
+  std::weak_ptr<Impl> w = weak_from_this();
+  asio::post(io_, [w] {
+    auto self = w.lock();
+    if (!self || !self->running_) return;
+    Configuration c = self->PublicConf();
+    MSGC_LOG_NOTICE("mesh {}: configuration {:x} [{}]", self->options_.self,
+                    c.id, JoinNames(c.members));
+    self->listener_->OnConfiguration(c, {self->options_.self}, {});
+  });
+}
+
+void Mesh::Impl::Stop() {
+  if (!running_) return;
+  running_ = false;
+  std::string bye;
+  wire::EncodeBye({}, &bye);
+  auto bye_frame = std::make_shared<const std::string>(std::move(bye));
+  for (auto& [name, l] : links_) {
+    if (l->active && l->active->is_open()) {
+      l->active->CloseAfterFlush(net::CloseReason::kShutdown, "mesh stopping",
+                                 bye_frame);
+    }
+    CloseConns(*l, net::CloseReason::kShutdown, "mesh stopping");
+    l->redial_timer.cancel();
+    l->ack_timer.cancel();
+  }
+  tick_timer_.cancel();
+  settle_timer_.cancel();
+  form_timer_.cancel();
+}
+
+Status Mesh::Impl::AddLink(const PeerSpec& spec) {
+  if (spec.name.empty() || spec.name.size() > wire::kMaxNodeNameLen) {
+    return Status::InvalidArgument(
+        fmt::format("mesh: bad peer name '{}'", spec.name));
+  }
+  auto l = std::make_unique<Link>(io_, spec);
+  std::error_code ec;
+  auto a = asio::ip::make_address(spec.host, ec);
+  if (!ec) {
+    l->addrs.push_back(a);
+  } else if (spec.host == "localhost") {
+    l->addrs.push_back(asio::ip::address_v4::loopback());
+  }
+  links_[spec.name] = std::move(l);
+  return Status::OK();
+}
+
+Status Mesh::Impl::UpdateOptions(const MeshOptions& options) {
+  if (options.self != options_.self ||
+      options.incarnation != options_.incarnation) {
+    return Status::InvalidArgument(
+        "mesh: self and incarnation cannot change at runtime");
+  }
+  std::map<std::string, const PeerSpec*> want;
+  for (const PeerSpec& p : options.peers) {
+    if (p.name != options_.self) want[p.name] = &p;
+  }
+  options_.link = options.link;
+  options_.connect_timeout = options.connect_timeout;
+  options_.reconnect_interval = options.reconnect_interval;
+  options_.peers = options.peers;
+  for (auto& [name, l] : links_) {
+    auto it = want.find(name);
+    if (it == want.end()) {
+      if (!l->removed) {
+        l->removed = true;
+        MSGC_LOG_NOTICE("mesh {}: peer {} removed from peers", options_.self,
+                        name);
+        CloseConns(*l, net::CloseReason::kShutdown, "peer removed");
+        MarkLost(*l, "removed from peers");
+      }
+      continue;
+    }
+    if (it->second->host != l->spec.host || it->second->port != l->spec.port) {
+      // A new address: drop the links so that they are re-made there.
+      l->spec = *it->second;
+      l->addrs.clear();
+      std::error_code ec;
+      auto a = asio::ip::make_address(l->spec.host, ec);
+      if (!ec) l->addrs.push_back(a);
+      CloseConns(*l, net::CloseReason::kShutdown, "peer address changed");
+    }
+    l->removed = false;
+    if (l->active) l->active->SetOptions(options_.link);
+  }
+  for (auto& [name, spec] : want) {
+    if (links_.count(name)) continue;
+    Status s = AddLink(*spec);
+    if (!s.ok()) return s;
+    MSGC_LOG_NOTICE("mesh {}: peer {} added", options_.self, name);
+  }
+  if (running_) {
+    for (auto& [name, l] : links_) Dial(*l);
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// Dialling.
+
+void Mesh::Impl::Resolve(Link& l) {
+  if (l.resolving) return;
+  l.resolving = true;
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(io_);
+  std::weak_ptr<Impl> w = weak_from_this();
+  Link* lp = &l;
+  resolver->async_resolve(
+      l.spec.host, std::to_string(l.spec.port),
+      [w, lp, resolver](const std::error_code& ec,
+                        asio::ip::tcp::resolver::results_type results) {
+        auto self = w.lock();
+        if (!self || !self->running_) return;
+        lp->resolving = false;
+        if (ec) {
+          MSGC_LOG_WARN("mesh {}: cannot resolve {} ({}): {}",
+                        self->options_.self, lp->spec.name, lp->spec.host,
+                        ec.message());
+          self->ScheduleRedial(*lp, false);
+          return;
+        }
+        lp->addrs.clear();
+        for (const auto& r : results)
+          lp->addrs.push_back(r.endpoint().address());
+        self->Dial(*lp);
+      });
+}
+
+void Mesh::Impl::Dial(Link& l) {
+  if (!running_ || l.blocked || l.removed || l.active || l.dialing ||
+      l.connecting) {
+    return;
+  }
+  if (l.addrs.empty()) {
+    Resolve(l);
+    return;
+  }
+  l.redial_timer.cancel();
+  l.redial_armed = false;
+  const asio::ip::address& addr = l.addrs.front();
+  auto sock = std::make_shared<asio::ip::tcp::socket>(io_);
+  std::error_code ec;
+  sock->open(addr.is_v4() ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), ec);
+  // Peers check the source address against `peers`: leave from ours.
+  if (!ec && bind_addr_ && bind_addr_->is_v4() == addr.is_v4()) {
+    sock->bind(asio::ip::tcp::endpoint(*bind_addr_, 0), ec);
+  }
+  if (ec) {
+    MSGC_LOG_WARN("mesh {}: socket for {}: {}", options_.self, l.spec.name,
+                  ec.message());
+    ScheduleRedial(l, false);
+    return;
+  }
+  l.connecting = sock;
+  std::weak_ptr<Impl> w = weak_from_this();
+  Link* lp = &l;
+  if (options_.connect_timeout.count() > 0) {
+    l.connect_timer.expires_after(options_.connect_timeout);
+    l.connect_timer.async_wait([w, lp, sock](const std::error_code& e) {
+      if (e) return;
+      auto self = w.lock();
+      if (!self || lp->connecting != sock) return;
+      std::error_code ignored;
+      sock->close(ignored);  // completes the connect with operation_aborted
+    });
+  }
+  sock->async_connect(asio::ip::tcp::endpoint(addr, l.spec.port),
+                      [w, lp, sock](const std::error_code& e) {
+                        auto self = w.lock();
+                        if (!self) return;
+                        self->OnConnected(*lp, sock, e);
+                      });
+}
+
+void Mesh::Impl::OnConnected(Link& l,
+                             std::shared_ptr<asio::ip::tcp::socket> sock,
+                             const std::error_code& ec) {
+  if (l.connecting != sock) return;  // cancelled
+  l.connecting.reset();
+  l.connect_timer.cancel();
+  if (!running_ || l.blocked || l.removed) return;
+  if (ec) {
+    std::string why = ec == asio::error::operation_aborted
+                          ? std::string("connect timed out")
+                          : ec.message();
+    MSGC_LOG_DEBUG("mesh {}: connect to {}: {}", options_.self, l.spec.name,
+                   why);
+    // A refused connect means nothing listens there: the process is gone
+    // (kill -9), no need to wait for idle_timeout.
+    if (ec == asio::error::connection_refused) {
+      MarkLost(l, "connection refused");
+    }
+    if (!l.active) ScheduleRedial(l, false);
+    return;
+  }
+  if (l.active) {
+    // An inbound link was established meanwhile; keep it unless ours is the
+    // preferred one (dialled by the lower name).
+    if (options_.self > l.spec.name) {
+      std::error_code ignored;
+      sock->close(ignored);
+      return;
+    }
+  }
+  auto conn = net::Connection::Create(std::move(*sock), next_conn_id_++,
+                                      options_.link, this);
+  conn->set_name("peer:" + l.spec.name);
+  conns_[conn.get()] = ConnInfo{&l, true, false};
+  l.dialing = conn;
+  conn->Start();
+  wire::Hello hello;
+  hello.role = wire::Role::kPeer;
+  hello.name = options_.self;
+  hello.incarnation = options_.incarnation;
+  hello.software = kSoftware;
+  auto f = std::make_shared<std::string>();
+  wire::EncodeHello(hello, f.get());
+  conn->Send(std::move(f));
+}
+
+void Mesh::Impl::ScheduleRedial(Link& l, bool quick) {
+  if (!running_ || l.blocked || l.removed || l.redial_armed) return;
+  std::chrono::milliseconds delay;
+  if (quick) {
+    // Both sides redial at once after a break; the jitter spreads them.
+    std::uniform_int_distribution<int64_t> d(0, kQuickRedial.count());
+    delay = kQuickRedial + std::chrono::milliseconds(d(rng_));
+  } else {
+    const int64_t base = options_.reconnect_interval.count();
+    std::uniform_int_distribution<int64_t> d(-base / 5, base / 5);
+    delay = std::chrono::milliseconds(std::max<int64_t>(1, base + d(rng_)));
+  }
+  l.redial_armed = true;
+  std::weak_ptr<Impl> w = weak_from_this();
+  Link* lp = &l;
+  l.redial_timer.expires_after(delay);
+  l.redial_timer.async_wait([w, lp](const std::error_code& ec) {
+    if (ec) return;
+    auto self = w.lock();
+    if (!self) return;
+    lp->redial_armed = false;
+    self->Dial(*lp);
+  });
+}
+
+std::shared_ptr<net::Connection> Mesh::Impl::Shared(net::Connection& conn) {
+  return conn.shared_from_this();
+}
+
+void Mesh::Impl::CloseConns(Link& l, net::CloseReason reason,
+                            const std::string& why) {
+  if (l.active && l.active->is_open()) l.active->Close(reason, why);
+  if (l.dialing && l.dialing->is_open()) l.dialing->Close(reason, why);
+  if (l.connecting) {
+    std::error_code ignored;
+    l.connecting->close(ignored);
+    l.connecting.reset();
+    l.connect_timer.cancel();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Handshake and link establishment.
+
+void Mesh::Impl::AdoptInbound(std::shared_ptr<net::Connection> conn,
+                              const wire::Hello& hello,
+                              const asio::ip::tcp::endpoint& remote) {
+  auto refuse = [&](std::string why) {
+    MSGC_LOG_ERROR("mesh {}: refusing peer '{}' from {}: {}", options_.self,
+                   hello.name, net::FormatEndpoint(remote), why);
+    conn->CloseWithError(net::CloseReason::kRefused,
+                         wire::ErrorCode::kNotAllowed, why,
+                         wire::FrameType::kHello);
+  };
+  if (!running_) {
+    conn->CloseWithError(net::CloseReason::kShutdown,
+                         wire::ErrorCode::kShuttingDown, "mesh not running",
+                         wire::FrameType::kHello);
+    return;
+  }
+  std::string name(hello.name);
+  auto it = links_.find(name);
+  if (name == options_.self || it == links_.end() || it->second->removed) {
+    refuse(fmt::format("'{}' is not a peer", name));
+    return;
+  }
+  Link& l = *it->second;
+  if (l.addrs.empty()) {
+    Resolve(l);
+    refuse(
+        fmt::format("address of {} ({}) not resolved yet", name, l.spec.host));
+    return;
+  }
+  auto a = remote.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  if (std::find(l.addrs.begin(), l.addrs.end(), a) == l.addrs.end()) {
+    refuse(fmt::format("{} must connect from {} ({}), not {}", name,
+                       l.spec.host, l.addrs.front().to_string(),
+                       a.to_string()));
+    return;
+  }
+  if (hello.incarnation == 0) {
+    refuse("incarnation 0");
+    return;
+  }
+  if (l.blocked) {
+    conn->Close(net::CloseReason::kRefused, "blocked (test)");
+    return;
+  }
+  // Duplicate resolution: the link dialled by the lower name wins. If we are
+  // lower and our own link is up, the peer is merely racing us.
+  if (options_.self < name && l.active && conns_[l.active.get()].outbound &&
+      hello.incarnation == l.peer_inc) {
+    MSGC_LOG_DEBUG("mesh {}: duplicate link from {} closed", options_.self,
+                   name);
+    conn->CloseAfterFlush(net::CloseReason::kRefused, "duplicate peer link");
+    return;
+  }
+  conn->set_name("peer:" + name);
+  auto [ci, inserted] = conns_.emplace(conn.get(), ConnInfo{&l, false, false});
+  (void)inserted;
+  NotePeerIncarnation(l, hello.incarnation);
+  wire::Welcome welcome;
+  welcome.private_name = name;
+  welcome.node = options_.self;
+  welcome.incarnation = options_.incarnation;
+  welcome.max_message_size = options_.link.max_body;
+  welcome.keepalive_ms =
+      static_cast<uint32_t>(options_.link.keepalive_interval.count());
+  welcome.idle_timeout_ms =
+      static_cast<uint32_t>(options_.link.idle_timeout.count());
+  auto f = std::make_shared<std::string>();
+  wire::EncodeWelcome(welcome, f.get());
+  conn->Send(std::move(f));
+  Establish(l, conn, ci->second);
+}
+
+void Mesh::Impl::NotePeerIncarnation(Link& l, uint64_t inc) {
+  if (l.peer_inc == inc) return;
+  if (l.peer_inc != 0) {
+    MSGC_LOG_NOTICE("mesh {}: peer {} restarted (incarnation {:x} -> {:x})",
+                    options_.self, l.spec.name, l.peer_inc, inc);
+    // The old process is gone with everything it had not acknowledged;
+    // the channel starts over.
+    l.resend.clear();
+    l.next_seq = 1;
+    l.recv_seq = 0;
+    l.acked_sent = 0;
+    gossip_.erase(l.spec.name);
+    if (l.active) {
+      auto old = l.active;
+      l.active.reset();
+      l.synced = false;
+      old->Close(net::CloseReason::kPeerClosed, "peer restarted");
+    }
+    l.peer_inc = inc;
+    MarkLost(l, "restarted");
+    return;
+  }
+  l.peer_inc = inc;
+}
+
+void Mesh::Impl::Establish(Link& l,
+                           const std::shared_ptr<net::Connection>& conn,
+                           ConnInfo& info) {
+  const bool preferred = info.outbound == (options_.self < l.spec.name);
+  if (l.active && l.active != conn) {
+    const bool active_preferred =
+        conns_[l.active.get()].outbound == (options_.self < l.spec.name);
+    if (active_preferred && !preferred) {
+      conn->CloseAfterFlush(net::CloseReason::kRefused, "duplicate peer link");
+      return;
+    }
+    auto old = l.active;
+    l.active.reset();
+    old->Close(net::CloseReason::kRefused, "replaced by a newer peer link");
+  }
+  if (l.dialing == conn) l.dialing.reset();
+  if (!info.outbound && options_.self > l.spec.name) {
+    // The lower name dialled us: that link wins, drop our own attempt.
+    if (l.dialing) {
+      auto d = l.dialing;
+      l.dialing.reset();
+      d->Close(net::CloseReason::kRefused, "peer dialled us first");
+    }
+    if (l.connecting) {
+      std::error_code ignored;
+      l.connecting->close(ignored);
+      l.connecting.reset();
+      l.connect_timer.cancel();
+    }
+  }
+  info.established = true;
+  l.active = conn;
+  l.synced = false;
+  l.last_rx = SteadyClock::now();
+  wire::LinkSync sync;
+  sync.incarnation = options_.incarnation;
+  sync.your_incarnation = l.peer_inc;
+  sync.received = l.recv_seq;
+  auto f = std::make_shared<std::string>();
+  wire::EncodeLinkSync({0, l.recv_seq}, sync, f.get());
+  l.acked_sent = l.recv_seq;
+  conn->Send(std::move(f));
+}
+
+// ---------------------------------------------------------------------------
+// Frames.
+
+void Mesh::Impl::OnFrame(net::Connection& conn, const wire::Frame& frame) {
+  auto it = conns_.find(&conn);
+  if (it == conns_.end() || !running_) return;
+  ConnInfo& info = it->second;
+  Link& l = *info.link;
+  if (l.blocked) return;
+  const auto type = frame.header.type;
+  if (!info.established) {
+    // Outbound, waiting for WELCOME.
+    if (type == wire::FrameType::kWelcome) {
+      wire::Welcome w;
+      Status s = wire::DecodeWelcome(frame, &w);
+      if (!s.ok()) {
+        conn.Close(net::CloseReason::kProtocolError, s.message());
+        return;
+      }
+      if (w.node != l.spec.name || w.incarnation == 0) {
+        conn.Close(
+            net::CloseReason::kProtocolError,
+            fmt::format("WELCOME from '{}', expected {}", w.node, l.spec.name));
+        return;
+      }
+      l.last_rx = SteadyClock::now();
+      NotePeerIncarnation(l, w.incarnation);
+      Establish(l, Shared(conn), info);
+      return;
+    }
+    if (type == wire::FrameType::kError) {
+      wire::Error e;
+      if (wire::DecodeError(frame, &e).ok()) {
+        MSGC_LOG_ERROR("mesh {}: peer {} refused us: {}: {}", options_.self,
+                       l.spec.name, wire::ErrorCodeName(e.code), e.text);
+      }
+      conn.Close(net::CloseReason::kRefused, "refused by peer");
+      return;
+    }
+    if (type == wire::FrameType::kNoop) return;
+    conn.Close(net::CloseReason::kProtocolError,
+               fmt::format("{} before WELCOME",
+                           static_cast<unsigned>(frame.header.type)));
+    return;
+  }
+  if (l.active.get() != &conn) return;  // a replaced link draining
+  l.last_rx = SteadyClock::now();
+  if (type == wire::FrameType::kNoop) return;
+  if (!wire::IsMeshFrameType(static_cast<uint8_t>(type))) {
+    conn.CloseWithError(net::CloseReason::kProtocolError,
+                        wire::ErrorCode::kUnexpected,
+                        "client frame on a peer link", type);
+    return;
+  }
+  HandleMeshFrame(l, conn, frame);
+}
+
+void Mesh::Impl::OnTooLarge(net::Connection& conn,
+                            const wire::FrameHeader& header) {
+  // A peer never sends more than max_body; losing a sequenced frame would
+  // break the channel, so the link is closed (and redialled).
+  conn.Close(
+      net::CloseReason::kProtocolError,
+      fmt::format("peer frame of {} bytes above max_body", header.body_len));
+}
+
+void Mesh::Impl::OnClose(net::Connection& conn) {
+  auto it = conns_.find(&conn);
+  if (it == conns_.end()) return;
+  Link& l = *it->second.link;
+  conns_.erase(it);
+  if (l.active.get() == &conn) {
+    l.active.reset();
+    l.synced = false;
+    // The channel survives: the resend buffer is kept and LINK_SYNC after
+    // the reconnect resends exactly what the peer lacks.
+    ScheduleRedial(l, true);
+  } else if (l.dialing.get() == &conn) {
+    l.dialing.reset();
+    if (!l.active) ScheduleRedial(l, false);
+  }
+}
+
+void Mesh::Impl::HandleMeshFrame(Link& l, net::Connection& conn,
+                                 const wire::Frame& frame) {
+  wire::LinkPrefix prefix;
+  std::span<const uint8_t> rest;
+  Status s = wire::DecodeLinkPrefix(frame, &prefix, &rest);
+  const uint8_t type = static_cast<uint8_t>(frame.header.type);
+  if (s.ok() && !wire::IsKnownMeshFrameType(type)) {
+    s = Status::ProtocolError(fmt::format("unknown mesh frame 0x{:02x}", type));
+  }
+  if (!s.ok()) {
+    conn.CloseWithError(net::CloseReason::kProtocolError,
+                        wire::ErrorCode::kBadFrame, s.message(),
+                        frame.header.type);
+    return;
+  }
+  if (type == static_cast<uint8_t>(MeshFrameType::kLinkSync)) {
+    HandleSync(l, conn, frame);
+    return;
+  }
+  if (!l.synced) {
+    conn.Close(net::CloseReason::kProtocolError, "mesh frame before LINK_SYNC");
+    return;
+  }
+  ProcessAck(l, prefix.ack);
+  switch (static_cast<MeshFrameType>(type)) {
+    case MeshFrameType::kLinkAck:
+      return;
+    case MeshFrameType::kBye:
+      MSGC_LOG_NOTICE("mesh {}: peer {} is stopping", options_.self,
+                      l.spec.name);
+      MarkLost(l, "said BYE");
+      conn.Close(net::CloseReason::kGoodbye, "peer stopping");
+      return;
+    default:
+      break;
+  }
+  if (prefix.link_seq <= l.recv_seq) return;  // already had it
+  if (prefix.link_seq != l.recv_seq + 1) {
+    conn.Close(
+        net::CloseReason::kProtocolError,
+        fmt::format("link_seq {} after {}", prefix.link_seq, l.recv_seq));
+    return;
+  }
+  l.recv_seq = prefix.link_seq;
+  NoteReceived(l);
+  switch (static_cast<MeshFrameType>(type)) {
+    case MeshFrameType::kReach: {
+      wire::Reach r;
+      s = wire::DecodeReach(frame, &r);
+      if (!s.ok()) break;
+      Gossip& g = gossip_[l.spec.name];
+      g.conf_id = r.conf_id;
+      g.flags = r.flags;
+      g.lock = ProposalKey{std::string(r.lock.coordinator), r.lock.attempt};
+      g.reach.clear();
+      for (const auto& n : r.reachable)
+        g.reach[std::string(n.name)] = n.incarnation;
+      max_conf_id_ = std::max(max_conf_id_, r.conf_id);
+      ScheduleEvaluate();
+      return;
+    }
+    case MeshFrameType::kItem:
+      OnItem(l, frame);
+      return;
+    case MeshFrameType::kClock:
+      OnClock(l, frame);
+      return;
+    case MeshFrameType::kPropose:
+      OnPropose(l, frame);
+      return;
+    case MeshFrameType::kAccept:
+      OnAccept(l, frame);
+      return;
+    case MeshFrameType::kInstall:
+      OnInstall(l, frame);
+      return;
+    case MeshFrameType::kRetrans:
+      OnRetrans(l, frame);
+      return;
+    default:
+      break;
+  }
+  if (!s.ok()) {
+    conn.CloseWithError(net::CloseReason::kProtocolError,
+                        wire::ErrorCode::kBadFrame, s.message(),
+                        frame.header.type);
+  }
+}
+
+void Mesh::Impl::HandleSync(Link& l, net::Connection& conn,
+                            const wire::Frame& frame) {
+  wire::LinkSync sync;
+  Status s = wire::DecodeLinkSync(frame, &sync);
+  if (!s.ok() || sync.incarnation != l.peer_inc) {
+    conn.Close(
+        net::CloseReason::kProtocolError,
+        s.ok() ? std::string("LINK_SYNC incarnation mismatch") : s.message());
+    return;
+  }
+  // A peer that knew another incarnation of us has nothing of our channel.
+  const uint64_t received =
+      sync.your_incarnation == options_.incarnation ? sync.received : 0;
+  ProcessAck(l, received);
+  if (!l.resend.empty() && l.resend.front().first > received + 1) {
+    // Cannot happen unless the resend buffer overflowed: frames are gone.
+    MSGC_LOG_ERROR(
+        "mesh {}: link to {} lost frames {}..{}; treating it as "
+        "lost",
+        options_.self, l.spec.name, received + 1, l.resend.front().first - 1);
+    MarkLost(l, "resend buffer overflow");
+  }
+  for (const auto& [seq, f] : l.resend) {
+    if (seq > received) conn.Send(f);
+  }
+  l.synced = true;
+  MSGC_LOG_INFO("mesh {}: link to {} up via {} ({} frames resent)",
+                options_.self, l.spec.name, conn.remote(),
+                l.resend.empty() ? 0 : l.next_seq - 1 - received);
+  if (!l.alive) {
+    l.alive = true;
+    RecomputeReach(false);
+  }
+  // The peer may have lost our gossip with its last incarnation.
+  SendReach(l);
+}
+
+void Mesh::Impl::ProcessAck(Link& l, uint64_t ack) {
+  while (!l.resend.empty() && l.resend.front().first <= ack) {
+    l.resend.pop_front();
+  }
+}
+
+void Mesh::Impl::NoteReceived(Link& l) {
+  if (l.recv_seq - l.acked_sent >= kAckEvery) {
+    SendAck(l);
+    return;
+  }
+  if (l.ack_armed) return;
+  l.ack_armed = true;
+  std::weak_ptr<Impl> w = weak_from_this();
+  Link* lp = &l;
+  l.ack_timer.expires_after(kAckDelay);
+  l.ack_timer.async_wait([w, lp](const std::error_code& ec) {
+    if (ec) return;
+    auto self = w.lock();
+    if (!self) return;
+    lp->ack_armed = false;
+    if (lp->recv_seq > lp->acked_sent) self->SendAck(*lp);
+  });
+}
+
+void Mesh::Impl::SendAck(Link& l) {
+  if (!l.active || !l.synced) return;
+  auto f = std::make_shared<std::string>();
+  wire::EncodeLinkAck({0, l.recv_seq}, f.get());
+  l.acked_sent = l.recv_seq;
+  l.active->Send(std::move(f));
+}
+
+void Mesh::Impl::SendSeq(Link& l, const std::string& frame) {
+  auto f = std::make_shared<std::string>(frame);
+  const uint64_t seq = l.next_seq++;
+  wire::PatchLinkPrefix(f.get(), {seq, l.recv_seq});
+  l.acked_sent = l.recv_seq;
+  FramePtr p = std::move(f);
+  l.resend.emplace_back(seq, p);
+  if (l.resend.size() > kMaxResendFrames) {
+    MSGC_LOG_ERROR(
+        "mesh {}: {} unacknowledged frames to {}; dropping the "
+        "oldest, the peer is lost",
+        options_.self, l.resend.size(), l.spec.name);
+    l.resend.pop_front();
+    MarkLost(l, "resend buffer overflow");
+  }
+  if (l.active && l.synced) l.active->Send(std::move(p));
+}
+
+// ---------------------------------------------------------------------------
+// Failure detection and reachability.
+
+void Mesh::Impl::MarkLost(Link& l, const std::string& why) {
+  if (!l.alive) return;
+  l.alive = false;
+  MSGC_LOG_NOTICE("mesh {}: peer {} unreachable: {}", options_.self,
+                  l.spec.name, why);
+  RecomputeReach(false);
+}
+
+bool Mesh::Impl::Admissible(const Link& l) const {
+  // A restarted peer is not counted until its old incarnation left the
+  // configuration, so that the old one is properly dropped first.
+  int idx = MemberIndex(l.spec.name);
+  return idx < 0 || members_[idx].inc == l.peer_inc;
+}
+
+void Mesh::Impl::RecomputeReach(bool force_gossip) {
+  std::vector<wire::NodeInc> now;
+  for (auto& [name, l] : links_) {
+    if (l->alive && !l->blocked && !l->removed && Admissible(*l)) {
+      now.push_back({name, l->peer_inc});
+    }
+  }
+  bool changed = now.size() != reach_.size();
+  for (size_t i = 0; !changed && i < now.size(); ++i) {
+    changed = now[i].name != reach_[i].name ||
+              now[i].incarnation != reach_[i].incarnation;
+  }
+  if (!changed && !force_gossip) return;
+  reach_ = std::move(now);
+  if (changed) {
+    std::vector<std::string> names;
+    for (const auto& n : reach_) names.emplace_back(n.name);
+    MSGC_LOG_INFO("mesh {}: reaching [{}]", options_.self, JoinNames(names));
+  }
+  for (auto& [name, l] : links_) {
+    if (l->synced) SendReach(*l);
+  }
+  ScheduleEvaluate();
+}
+
+std::string Mesh::Impl::EncodeReachFrame() const {
+  wire::Reach r;
+  r.conf_id = conf_id_;
+  if (state_ == State::kLocked) {
+    r.flags |= wire::kReachLocked;
+    r.lock = {lock_.coordinator, lock_.attempt};
+  }
+  if (state_ == State::kGathering) r.flags |= 0x02;
+  r.reachable = reach_;
+  std::string f;
+  wire::EncodeReach({}, r, &f);
+  return f;
+}
+
+void Mesh::Impl::SendReach(Link& l) { SendSeq(l, EncodeReachFrame()); }
+
+void Mesh::Impl::Tick() {
+  if (!running_) return;
+  const auto now = SteadyClock::now();
+  const auto idle = options_.link.idle_timeout;
+  for (auto& [name, l] : links_) {
+    if (l->alive && idle.count() > 0 && now - l->last_rx >= idle) {
+      MarkLost(*l, fmt::format("nothing received for {}ms", idle.count()));
+    }
+  }
+  if ((state_ == State::kLocked || state_ == State::kInstalling) &&
+      now >= lock_deadline_) {
+    GiveUp(state_ == State::kLocked ? "no INSTALL in time"
+                                    : "flush did not complete in time");
+  }
+  std::weak_ptr<Impl> w = weak_from_this();
+  tick_timer_.expires_after(kTickInterval);
+  tick_timer_.async_wait([w](const std::error_code& ec) {
+    if (ec) return;
+    if (auto self = w.lock()) self->Tick();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Ordering.
+
+int Mesh::Impl::MemberIndex(std::string_view name) const {
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (members_[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool Mesh::Impl::Submit(wire::Service service, uint8_t kind, std::string body) {
+  if (!running_) return false;
+  if (state_ != State::kOperational) {
+    if (submit_queue_.size() >= options_.link.max_backlog) return false;
+    submit_queue_.emplace_back(service, kind, std::move(body));
+    return true;
+  }
+  Stamp(service, kind, std::move(body));
+  return true;
+}
+
+void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body) {
+  ConfMember& me = members_[self_idx_];
+  wire::Item item;
+  item.flags = wire::kItemHasBody;
+  item.conf_id = conf_id_;
+  // Strictly above anything we sent or received: the clock condition needs
+  // each origin's stamps to increase along its FIFO stream.
+  item.ts = ++clock_;
+  item.oseq = me.held + 1;
+  item.service = service;
+  item.kind = kind;
+  item.body = body;
+  if (members_.size() > 1) {
+    std::string f;
+    wire::EncodeItem({}, item, &f);
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (static_cast<int>(i) != self_idx_) SendSeq(*members_[i].link, f);
+    }
+    announced_ts_ = clock_;
+  }
+  StoreItem(self_idx_, item);
+  ScheduleDeliver();
+}
+
+void Mesh::Impl::StoreItem(int idx, const wire::Item& item) {
+  ConfMember& m = members_[idx];
+  if (item.oseq <= m.held) return;  // duplicate (direct and forwarded)
+  if (item.oseq != m.held + 1) {
+    MSGC_LOG_ERROR("mesh {}: item {} of {} after {}; dropped", options_.self,
+                   item.oseq, m.name, m.held);
+    return;
+  }
+  m.held = item.oseq;
+  m.high = std::max(m.high, item.ts);
+  StoredItem& s = m.items.emplace_back();
+  s.ts = item.ts;
+  s.service = item.service;
+  s.kind = item.kind;
+  s.body.assign(item.body);
+  undelivered_.emplace(item.ts, idx, item.oseq);
+  if (item.service == wire::Service::kSafe) ++safe_pending_;
+}
+
+void Mesh::Impl::OnItem(Link& l, const wire::Frame& frame) {
+  wire::Item item;
+  Status s = wire::DecodeItem(frame, &item);
+  if (!s.ok()) {
+    l.active->Close(net::CloseReason::kProtocolError, s.message());
+    return;
+  }
+  if (pending_ && item.conf_id == pending_->conf_id) {
+    KeepEarly(l, frame);
+    return;
+  }
+  if (item.conf_id != conf_id_) return;  // an old configuration's
+  int idx = MemberIndex(l.spec.name);
+  if (idx < 0 || members_[idx].inc != l.peer_inc) return;
+  StoreItem(idx, item);
+  if (item.ts > clock_) clock_ = item.ts;
+  ScheduleClock();
+  ScheduleDeliver();
+  if (state_ == State::kInstalling) TryCompleteInstall();
+}
+
+void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
+  wire::Clock c;
+  Status s = wire::DecodeClock(frame, &c);
+  if (!s.ok()) {
+    l.active->Close(net::CloseReason::kProtocolError, s.message());
+    return;
+  }
+  if (pending_ && c.conf_id == pending_->conf_id) {
+    KeepEarly(l, frame);
+    return;
+  }
+  if (c.conf_id != conf_id_) return;
+  int idx = MemberIndex(l.spec.name);
+  if (idx < 0 || members_[idx].inc != l.peer_inc) return;
+  ConfMember& m = members_[idx];
+  m.high = std::max(m.high, c.ts);
+  m.stable = std::max(m.stable, c.stable);
+  if (c.ts > clock_) clock_ = c.ts;
+  ScheduleClock();
+  ScheduleDeliver();
+}
+
+// Keeps a copy of an ITEM/CLOCK frame of the configuration being installed
+// (a member that finished its flush first may already use it).
+void Mesh::Impl::KeepEarly(Link& l, const wire::Frame& frame) {
+  std::string bytes;
+  bytes.reserve(wire::kHeaderSize + frame.body.size());
+  const uint32_t len = static_cast<uint32_t>(frame.body.size());
+  for (int i = 0; i < 4; ++i)
+    bytes.push_back(static_cast<char>(len >> (8 * i)));
+  bytes.push_back(static_cast<char>(frame.header.type));
+  bytes.push_back(static_cast<char>(frame.header.flags));
+  bytes.append(2, '\0');
+  bytes.append(reinterpret_cast<const char*>(frame.body.data()),
+               frame.body.size());
+  pending_->early.emplace_back(&l, std::move(bytes));
+}
+
+uint64_t Mesh::Impl::Bound() const {
+  uint64_t bound = clock_;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != self_idx_) {
+      bound = std::min(bound, members_[i].high);
+    }
+  }
+  return bound;
+}
+
+void Mesh::Impl::ScheduleClock() {
+  if (clock_posted_ || members_.size() < 2) return;
+  clock_posted_ = true;
+  std::weak_ptr<Impl> w = weak_from_this();
+  asio::post(io_, [w] {
+    if (auto self = w.lock()) {
+      self->clock_posted_ = false;
+      if (self->running_) self->SendClock();
+    }
+  });
+}
+
+void Mesh::Impl::SendClock() {
+  const uint64_t bound = Bound();
+  const bool clock_news = clock_ > announced_ts_;
+  // Stability news matters only while a safe item waits for it.
+  const bool stable_news = bound > announced_stable_ && safe_pending_ > 0;
+  if (!clock_news && !stable_news) return;
+  wire::Clock c;
+  c.conf_id = conf_id_;
+  c.ts = clock_;
+  c.stable = bound;
+  std::string f;
+  wire::EncodeClock({}, c, &f);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != self_idx_) SendSeq(*members_[i].link, f);
+  }
+  announced_ts_ = clock_;
+  announced_stable_ = bound;
+}
+
+void Mesh::Impl::ScheduleDeliver() {
+  if (deliver_posted_) return;
+  deliver_posted_ = true;
+  std::weak_ptr<Impl> w = weak_from_this();
+  asio::post(io_, [w] {
+    if (auto self = w.lock()) {
+      self->deliver_posted_ = false;
+      if (self->running_) self->Deliver();
+    }
+  });
+}
+
+void Mesh::Impl::DeliverOne(int idx, StoredItem& it) {
+  it.delivered = true;
+  if (it.service == wire::Service::kSafe) --safe_pending_;
+  Item out;
+  out.origin = members_[idx].name;
+  out.ts = it.ts;
+  out.conf_id = conf_id_;
+  out.service = it.service;
+  out.kind = it.kind;
+  out.body = AsBytes(it.body);
+  listener_->OnDeliver(out);
+}
+
+void Mesh::Impl::Deliver() {
+  if (state_ == State::kInstalling) return;  // the flush delivers
+  const uint64_t bound = Bound();
+  uint64_t safe_bound = bound;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != self_idx_) {
+      safe_bound = std::min(safe_bound, members_[i].stable);
+    }
+  }
+  const bool frozen = state_ != State::kOperational;
+  while (!undelivered_.empty() && running_) {
+    auto [ts, idx, oseq] = *undelivered_.begin();
+    if (ts > bound) break;
+    // Once we told a coordinator what we hold, we deliver no further than
+    // that: the flush delivers exactly up to the agreed cut.
+    if (frozen && oseq > reported_held_[idx]) break;
+    StoredItem* it = members_[idx].Find(oseq);
+    if (it->service == wire::Service::kSafe && ts > safe_bound) break;
+    undelivered_.erase(undelivered_.begin());
+    DeliverOne(idx, *it);
+  }
+  if (safe_pending_ > 0 && bound > announced_stable_) ScheduleClock();
+  CollectGarbage();
+}
+
+void Mesh::Impl::CollectGarbage() {
+  if (state_ != State::kOperational) return;
+  // An item every member holds (stable) and we delivered is never needed
+  // for a flush again.
+  uint64_t min_stable = Bound();
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != self_idx_) {
+      min_stable = std::min(min_stable, members_[i].stable);
+    }
+  }
+  if (members_.size() == 1) min_stable = UINT64_MAX;
+  for (ConfMember& m : members_) {
+    while (!m.items.empty() && m.items.front().delivered &&
+           m.items.front().ts <= min_stable) {
+      m.items.pop_front();
+      ++m.first_oseq;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Membership.
+
+void Mesh::Impl::ScheduleEvaluate() {
+  if (evaluate_posted_) return;
+  evaluate_posted_ = true;
+  std::weak_ptr<Impl> w = weak_from_this();
+  asio::post(io_, [w] {
+    if (auto self = w.lock()) {
+      self->evaluate_posted_ = false;
+      if (self->running_) self->Evaluate();
+    }
+  });
+}
+
+std::vector<wire::NodeInc> Mesh::Impl::Desired() const {
+  // Greedy clique of mutual reachability in name order, starting from us.
+  // Every server applies the same rule to (eventually) the same gossip.
+  std::vector<wire::NodeInc> s;
+  s.push_back({options_.self, options_.incarnation});
+  auto reaches = [&](const std::string& a, std::string_view b, uint64_t b_inc) {
+    auto g = gossip_.find(a);
+    if (g == gossip_.end()) return false;
+    auto r = g->second.reach.find(std::string(b));
+    return r != g->second.reach.end() && r->second == b_inc;
+  };
+  for (const wire::NodeInc& c : reach_) {
+    std::string cn(c.name);
+    if (!reaches(cn, options_.self, options_.incarnation)) continue;
+    bool ok = true;
+    for (size_t i = 1; i < s.size() && ok; ++i) {
+      std::string sn(s[i].name);
+      ok = reaches(cn, sn, s[i].incarnation) && reaches(sn, cn, c.incarnation);
+    }
+    if (ok) s.push_back(c);
+  }
+  std::sort(s.begin(), s.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return s;
+}
+
+bool Mesh::Impl::NeedsChange(const std::vector<wire::NodeInc>& desired) const {
+  if (state_ != State::kOperational) return true;
+  if (desired.size() != members_.size()) return true;
+  for (size_t i = 0; i < desired.size(); ++i) {
+    if (desired[i].name != members_[i].name ||
+        desired[i].incarnation != members_[i].inc) {
+      return true;
+    }
+  }
+  for (const auto& d : desired) {
+    if (d.name == options_.self) continue;
+    auto g = gossip_.find(std::string(d.name));
+    if (g == gossip_.end()) return true;
+    const Gossip& gs = g->second;
+    if (gs.conf_id == conf_id_ && gs.flags == 0) continue;
+    // A REACH sent while locked to the proposal that made our configuration
+    // is just older than the member's install.
+    if ((gs.flags & wire::kReachLocked) && gs.lock == installed_by_) continue;
+    return true;
+  }
+  return false;
+}
+
+void Mesh::Impl::Evaluate() {
+  if (state_ == State::kInstalling || state_ == State::kLocked || proposing_) {
+    return;
+  }
+  auto desired = Desired();
+  if (desired.front().name != options_.self || !NeedsChange(desired)) return;
+  if (settle_armed_) return;
+  settle_armed_ = true;
+  std::weak_ptr<Impl> w = weak_from_this();
+  settle_timer_.expires_after(kSettleDelay);
+  settle_timer_.async_wait([w](const std::error_code& ec) {
+    if (ec) return;
+    auto self = w.lock();
+    if (!self || !self->running_) return;
+    self->settle_armed_ = false;
+    self->Propose();
+  });
+}
+
+void Mesh::Impl::Propose() {
+  if (state_ == State::kInstalling || state_ == State::kLocked || proposing_) {
+    return;
+  }
+  auto desired = Desired();
+  if (desired.front().name != options_.self || !NeedsChange(desired)) return;
+  proposing_ = true;
+  ++attempt_;
+  proposal_names_.clear();
+  for (const auto& d : desired) proposal_names_.emplace_back(d.name);
+  proposal_members_ = desired;
+  for (size_t i = 0; i < desired.size(); ++i) {
+    proposal_members_[i].name = proposal_names_[i];
+  }
+  accepts_.clear();
+  MSGC_LOG_INFO("mesh {}: proposing [{}] (attempt {})", options_.self,
+                JoinNames(proposal_names_), attempt_);
+  wire::Propose p;
+  p.attempt = attempt_;
+  p.members = proposal_members_;
+  std::string f;
+  wire::EncodePropose({}, p, &f);
+  for (const auto& m : proposal_members_) {
+    if (m.name != options_.self) SendSeq(*links_[std::string(m.name)], f);
+  }
+  std::weak_ptr<Impl> w = weak_from_this();
+  const uint64_t attempt = attempt_;
+  form_timer_.expires_after(kFormTimeout);
+  form_timer_.async_wait([w, attempt](const std::error_code& ec) {
+    if (ec) return;
+    auto self = w.lock();
+    if (!self || !self->running_ || !self->proposing_ ||
+        self->attempt_ != attempt) {
+      return;
+    }
+    MSGC_LOG_WARN("mesh {}: proposal {} not accepted in time",
+                  self->options_.self, attempt);
+    self->AbortProposal();
+    if (self->state_ == State::kLocked &&
+        self->lock_.coordinator == self->options_.self) {
+      self->GiveUp("own proposal timed out");
+    }
+  });
+  ProposalKey key{options_.self, attempt_};
+  LockTo(key);
+  RecordAccept(options_.self, MakeAccept());
+}
+
+void Mesh::Impl::AbortProposal() {
+  proposing_ = false;
+  accepts_.clear();
+  form_timer_.cancel();
+}
+
+void Mesh::Impl::LockTo(const ProposalKey& key) {
+  if (state_ == State::kOperational) {
+    reported_held_.clear();
+    for (const ConfMember& m : members_) reported_held_.push_back(m.held);
+  } else {
+    // Already frozen: reports may only grow (we never deliver past them).
+    for (size_t i = 0; i < members_.size(); ++i) {
+      reported_held_[i] = members_[i].held;
+    }
+  }
+  state_ = State::kLocked;
+  lock_ = key;
+  lock_deadline_ = SteadyClock::now() + kLockTimeout;
+  RecomputeReach(true);  // gossip the lock
+}
+
+AcceptData Mesh::Impl::MakeAccept() const {
+  AcceptData a;
+  a.old_conf_id = conf_id_;
+  a.max_conf_id = max_conf_id_;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    a.held.emplace_back(members_[i].name, reported_held_[i]);
+  }
+  return a;
+}
+
+void Mesh::Impl::OnPropose(Link& l, const wire::Frame& frame) {
+  wire::Propose p;
+  if (!wire::DecodePropose(frame, &p).ok()) return;
+  const std::string& coord = l.spec.name;
+  if (state_ == State::kInstalling) return;
+  bool in = false;
+  for (const auto& m : p.members) {
+    if (m.name == options_.self) {
+      in = m.incarnation == options_.incarnation;
+      continue;
+    }
+    // Accept only configurations whose every member we reach ourselves.
+    auto r = std::find_if(reach_.begin(), reach_.end(), [&](const auto& x) {
+      return x.name == m.name && x.incarnation == m.incarnation;
+    });
+    if (r == reach_.end()) {
+      MSGC_LOG_DEBUG("mesh {}: ignoring proposal of {}: {} not reached",
+                     options_.self, coord, m.name);
+      return;
+    }
+  }
+  if (!in) return;
+  if (state_ == State::kLocked) {
+    const bool newer_same =
+        lock_.coordinator == coord && p.attempt > lock_.attempt;
+    const bool lower = coord < lock_.coordinator;
+    if (!newer_same && !lower) return;
+  }
+  if (proposing_) AbortProposal();
+  LockTo(ProposalKey{coord, p.attempt});
+  AcceptData a = MakeAccept();
+  wire::Accept acc;
+  acc.attempt = p.attempt;
+  acc.old_conf_id = a.old_conf_id;
+  acc.max_conf_id = a.max_conf_id;
+  for (const auto& [origin, held] : a.held) {
+    acc.held.push_back({"", origin, held});
+  }
+  std::string f;
+  wire::EncodeAccept({}, acc, &f);
+  SendSeq(l, f);
+}
+
+void Mesh::Impl::OnAccept(Link& l, const wire::Frame& frame) {
+  wire::Accept a;
+  if (!wire::DecodeAccept(frame, &a).ok()) return;
+  if (!proposing_ || a.attempt != attempt_) return;
+  AcceptData d;
+  d.old_conf_id = a.old_conf_id;
+  d.max_conf_id = a.max_conf_id;
+  for (const auto& h : a.held) d.held.emplace_back(h.origin, h.held);
+  RecordAccept(l.spec.name, std::move(d));
+}
+
+void Mesh::Impl::RecordAccept(const std::string& member, AcceptData data) {
+  if (std::find(proposal_names_.begin(), proposal_names_.end(), member) ==
+      proposal_names_.end()) {
+    return;
+  }
+  accepts_[member] = std::move(data);
+  if (accepts_.size() == proposal_names_.size()) DoInstall();
+}
+
+void Mesh::Impl::DoInstall() {
+  uint64_t max_id = max_conf_id_;
+  for (const auto& [n, a] : accepts_) {
+    max_id = std::max({max_id, a.max_conf_id, a.old_conf_id});
+  }
+  const uint64_t conf_id =
+      (((max_id >> kConfCounterShift) + 1) << kConfCounterShift) |
+      Hash16(options_.self);
+  wire::Install inst;
+  inst.attempt = attempt_;
+  inst.conf_id = conf_id;
+  for (const auto& m : proposal_members_) {
+    const AcceptData& a = accepts_[std::string(m.name)];
+    inst.members.push_back({m.name, m.incarnation, a.old_conf_id});
+    for (const auto& [origin, held] : a.held) {
+      inst.held.push_back({m.name, origin, held});
+    }
+  }
+  std::string f;
+  wire::EncodeInstall({}, inst, &f);
+  for (const auto& m : proposal_members_) {
+    if (m.name != options_.self) SendSeq(*links_[std::string(m.name)], f);
+  }
+  // Copies: `inst` points into accepts_ and proposal_names_.
+  std::vector<std::string> keep;
+  keep.reserve(inst.members.size() + 2 * inst.held.size());
+  auto own = [&](std::string_view s) {
+    keep.emplace_back(s);
+    return std::string_view(keep.back());
+  };
+  for (auto& m : inst.members) m.name = own(m.name);
+  for (auto& h : inst.held) {
+    h.member = own(h.member);
+    h.origin = own(h.origin);
+  }
+  AbortProposal();
+  ApplyInstall(ProposalKey{options_.self, inst.attempt}, conf_id, inst.members,
+               inst.held);
+}
+
+void Mesh::Impl::OnInstall(Link& l, const wire::Frame& frame) {
+  wire::Install inst;
+  if (!wire::DecodeInstall(frame, &inst).ok()) return;
+  ProposalKey key{l.spec.name, inst.attempt};
+  if (state_ != State::kLocked || !(lock_ == key)) {
+    MSGC_LOG_INFO("mesh {}: ignoring INSTALL {:x} of {}: not locked to it",
+                  options_.self, inst.conf_id, l.spec.name);
+    return;
+  }
+  ApplyInstall(key, inst.conf_id, inst.members, inst.held);
+}
+
+void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
+                              const std::vector<wire::InstallMember>& members,
+                              const std::vector<wire::HeldReport>& held) {
+  state_ = State::kInstalling;
+  lock_deadline_ = SteadyClock::now() + kLockTimeout;
+  max_conf_id_ = std::max(max_conf_id_, conf_id);
+  Pending p;
+  p.by = by;
+  p.conf_id = conf_id;
+  std::set<std::string> group;  // members coming from our configuration
+  for (const auto& m : members) {
+    p.members.emplace_back(std::string(m.name), m.incarnation, m.old_conf_id);
+    if (m.old_conf_id == conf_id_) group.emplace(m.name);
+  }
+  p.moving_together.assign(group.begin(), group.end());
+  // held[(member, origin)] for the members of our group.
+  std::map<std::pair<std::string, std::string>, uint32_t> rep;
+  for (const auto& h : held) {
+    if (group.count(std::string(h.member))) {
+      rep[{std::string(h.member), std::string(h.origin)}] = h.held;
+    }
+  }
+  p.cut.assign(members_.size(), 0);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const std::string& origin = members_[i].name;
+    uint32_t cut = 0;
+    for (const auto& g : group) {
+      auto r = rep.find({g, origin});
+      if (r != rep.end()) cut = std::max(cut, r->second);
+    }
+    p.cut[i] = cut;
+    // The lowest-named member holding the whole cut forwards to the others.
+    std::string forwarder;
+    for (const auto& g : group) {
+      auto r = rep.find({g, origin});
+      if (r != rep.end() && r->second == cut) {
+        forwarder = g;
+        break;
+      }
+    }
+    if (forwarder != options_.self) continue;
+    for (const auto& g : group) {
+      if (g == options_.self) continue;
+      auto r = rep.find({g, origin});
+      const uint32_t has = r == rep.end() ? 0 : r->second;
+      auto lit = links_.find(g);
+      if (lit == links_.end()) continue;
+      for (uint32_t o = has + 1; o <= cut; ++o) {
+        StoredItem* it = members_[i].Find(o);
+        if (!it) {
+          MSGC_LOG_ERROR("mesh {}: cannot forward item {} of {}: not held",
+                         options_.self, o, origin);
+          break;
+        }
+        wire::Retrans rt;
+        rt.origin = origin;
+        rt.item.flags = wire::kItemHasBody;
+        rt.item.conf_id = conf_id_;
+        rt.item.ts = it->ts;
+        rt.item.oseq = o;
+        rt.item.service = it->service;
+        rt.item.kind = it->kind;
+        rt.item.body = it->body;
+        std::string f;
+        wire::EncodeRetrans({}, rt, &f);
+        SendSeq(*lit->second, f);
+      }
+    }
+  }
+  MSGC_LOG_INFO("mesh {}: installing {:x} from {} (moving together [{}])",
+                options_.self, conf_id, by.coordinator,
+                JoinNames(p.moving_together));
+  pending_ = std::move(p);
+  TryCompleteInstall();
+}
+
+void Mesh::Impl::OnRetrans(Link& l, const wire::Frame& frame) {
+  wire::Retrans rt;
+  if (!wire::DecodeRetrans(frame, &rt).ok()) return;
+  (void)l;
+  if (rt.item.conf_id != conf_id_) return;
+  int idx = MemberIndex(rt.origin);
+  if (idx < 0) return;
+  StoreItem(idx, rt.item);
+  if (rt.item.ts > clock_) clock_ = rt.item.ts;
+  if (state_ == State::kInstalling) TryCompleteInstall();
+}
+
+void Mesh::Impl::TryCompleteInstall() {
+  if (state_ != State::kInstalling || !pending_) return;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (members_[i].held < pending_->cut[i]) return;  // forwarding pending
+  }
+  Pending p = std::move(*pending_);
+  pending_.reset();
+  // 1. The rest of the old configuration, up to the cut, in the old order.
+  const Configuration old_conf = PublicConf();
+  for (auto it = undelivered_.begin(); it != undelivered_.end();) {
+    auto [ts, idx, oseq] = *it;
+    it = undelivered_.erase(it);
+    if (oseq > p.cut[idx]) continue;  // beyond the cut: nobody delivers it
+    StoredItem* s = members_[idx].Find(oseq);
+    DeliverOne(idx, *s);
+    if (!running_) return;
+  }
+  // 2. The transitional signal.
+  listener_->OnTransitional(old_conf, p.moving_together);
+  // 3. The new configuration.
+  std::vector<ConfMember> next;
+  for (const auto& [name, inc, old_id] : p.members) {
+    ConfMember& m = next.emplace_back();
+    m.name = name;
+    m.inc = inc;
+    if (name != options_.self) m.link = links_[name].get();
+  }
+  std::sort(next.begin(), next.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::vector<std::string> joined, left;
+  for (const auto& m : next) {
+    if (MemberIndex(m.name) < 0) joined.push_back(m.name);
+  }
+  for (const auto& m : members_) {
+    if (std::none_of(next.begin(), next.end(),
+                     [&](const auto& n) { return n.name == m.name; })) {
+      left.push_back(m.name);
+    }
+  }
+  members_ = std::move(next);
+  self_idx_ = MemberIndex(options_.self);
+  conf_id_ = p.conf_id;
+  installed_by_ = p.by;
+  state_ = State::kOperational;
+  undelivered_.clear();
+  safe_pending_ = 0;
+  announced_ts_ = 0;
+  announced_stable_ = 0;
+  reported_held_.clear();
+  Configuration conf = PublicConf();
+  MSGC_LOG_NOTICE("mesh {}: configuration {:x} [{}] joined [{}] left [{}]",
+                  options_.self, conf.id, JoinNames(conf.members),
+                  JoinNames(joined), JoinNames(left));
+  // Frames of the new configuration that overtook our INSTALL.
+  for (auto& [lp, bytes] : p.early) {
+    wire::Frame f;
+    f.header.body_len = static_cast<uint32_t>(bytes.size() - wire::kHeaderSize);
+    f.header.type = static_cast<wire::FrameType>(bytes[4]);
+    f.header.flags = static_cast<uint8_t>(bytes[5]);
+    f.body = std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(bytes.data()) + wire::kHeaderSize,
+        bytes.size() - wire::kHeaderSize);
+    if (f.header.type == static_cast<wire::FrameType>(MeshFrameType::kItem)) {
+      OnItem(*lp, f);
+    } else {
+      OnClock(*lp, f);
+    }
+  }
+  // Submissions that waited for the change, in their order.
+  while (!submit_queue_.empty()) {
+    auto [service, kind, body] = std::move(submit_queue_.front());
+    submit_queue_.pop_front();
+    Stamp(service, kind, std::move(body));
+  }
+  listener_->OnConfiguration(conf, joined, left);
+  ScheduleClock();
+  ScheduleDeliver();
+  RecomputeReach(true);  // gossip the new conf id; a restarted peer may be
+                         // admissible now
+}
+
+void Mesh::Impl::GiveUp(const std::string& why) {
+  MSGC_LOG_WARN("mesh {}: configuration change abandoned: {}", options_.self,
+                why);
+  if (proposing_) AbortProposal();
+  pending_.reset();
+  state_ = State::kGathering;
+  RecomputeReach(true);
+  ScheduleDeliver();
+}
+
+// ---------------------------------------------------------------------------
+// Status and test hooks.
+
+Configuration Mesh::Impl::PublicConf() const {
+  Configuration c;
+  c.id = conf_id_;
+  for (const auto& m : members_) c.members.push_back(m.name);
+  return c;
+}
+
+std::vector<LinkInfo> Mesh::Impl::Links() const {
+  std::vector<LinkInfo> out;
+  for (const auto& [name, l] : links_) {
+    LinkInfo i;
+    i.peer = name;
+    i.state = l->active ? (l->synced ? "up" : "connecting")
+                        : (l->dialing || l->connecting ? "connecting" : "down");
+    i.reachable = l->alive;
+    i.incarnation = l->peer_inc;
+    i.unacked = l->resend.size();
+    i.queued = l->active ? l->active->queued_frames() : 0;
+    i.last_rx = l->last_rx;
+    i.remote = l->active ? l->active->remote() : "";
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+void Mesh::Impl::BlockPeer(std::string_view peer, bool blocked) {
+  auto it = links_.find(std::string(peer));
+  if (it == links_.end()) return;
+  Link& l = *it->second;
+  if (l.blocked == blocked) return;
+  l.blocked = blocked;
+  if (blocked) {
+    CloseConns(l, net::CloseReason::kShutdown, "blocked (test)");
+    l.redial_timer.cancel();
+    l.redial_armed = false;
+  } else {
+    Dial(l);
+  }
+}
+
+void Mesh::Impl::CloseLink(std::string_view peer) {
+  auto it = links_.find(std::string(peer));
+  if (it == links_.end() || !it->second->active) return;
+  it->second->active->Close(net::CloseReason::kIoError, "closed by test");
+}
+
+// ---------------------------------------------------------------------------
+// Mesh (the public face).
+
+Mesh::Mesh(asio::io_context& io, MeshOptions options, MeshListener* listener)
+    : impl_(std::make_shared<Impl>(io, std::move(options), listener)) {}
+
+Mesh::~Mesh() {
+  impl_->Stop();
+  // Connections closed by Stop() call Impl::OnClose from posted handlers;
+  // keep the Impl alive until those have run.
+  asio::post(impl_->io(), [keep = impl_] {});
+}
+
+Status Mesh::Start() { return impl_->Start(); }
+void Mesh::Stop() { impl_->Stop(); }
+void Mesh::AdoptInbound(std::shared_ptr<net::Connection> conn,
+                        const wire::Hello& hello,
+                        const asio::ip::tcp::endpoint& remote) {
+  impl_->AdoptInbound(std::move(conn), hello, remote);
+}
+net::ConnectionHandler* Mesh::link_handler() { return impl_.get(); }
+bool Mesh::Submit(wire::Service service, uint8_t kind, std::string body) {
+  return impl_->Submit(service, kind, std::move(body));
+}
+Status Mesh::UpdateOptions(const MeshOptions& options) {
+  return impl_->UpdateOptions(options);
+}
+Configuration Mesh::configuration() const { return impl_->PublicConf(); }
+std::vector<LinkInfo> Mesh::links() const { return impl_->Links(); }
+size_t Mesh::submit_queue() const { return impl_->submit_queue(); }
+void Mesh::TestBlockPeer(std::string_view peer, bool blocked) {
+  impl_->BlockPeer(peer, blocked);
+}
+void Mesh::TestCloseLink(std::string_view peer) { impl_->CloseLink(peer); }
+
+}  // namespace msgc::mesh

@@ -1,0 +1,183 @@
+// Mesh: total-order broadcast with configuration membership (extended
+// virtual synchrony) over a full TCP mesh of msgcd servers.
+//
+// Every server of a configuration gets, through MeshListener, the same
+// sequence of OnDeliver calls, and configuration changes at the same point
+// of that sequence (OnTransitional then OnConfiguration), so that the server
+// layer above can be a deterministic state machine. docs/mesh.md has the
+// protocol, the frames and the correctness argument.
+//
+// Layers inside (all in mesh.cc): links (one reliable FIFO channel per pair
+// of servers over net::Connection, surviving TCP reconnects), ordering
+// (Lamport stamps + clock condition, no token), membership (reachability
+// gossip, PROPOSE/ACCEPT/INSTALL with a flush).
+//
+// Ownership: Mesh owns its links and their connections. The listener is not
+// owned and must outlive the Mesh. Inbound peer connections are handed over
+// by the server with AdoptInbound (see there for the forwarding contract).
+//
+// Thread-safety: none. Construct, call and destroy on the thread that runs
+// `io` (the server's single loop thread). Listener callbacks run on it too,
+// never from inside Submit() (always from a handler of their own), and may
+// call Submit() but not Stop(), UpdateOptions() or the destructor.
+#ifndef MSGC_MESH_MESH_H_
+#define MSGC_MESH_MESH_H_
+
+#include <asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "net/connection.h"
+#include "wire/frame.h"
+
+namespace msgc::mesh {
+
+// Protocol timing that is not configuration (see docs/mesh.md §4).
+// Delay before a coordinator proposes, so that a burst of reachability
+// changes (e.g. a node's links failing one after the other) gives one change.
+inline constexpr std::chrono::milliseconds kSettleDelay{30};
+// A coordinator abandons a proposal not accepted by everyone in this time.
+inline constexpr std::chrono::milliseconds kFormTimeout{600};
+// A member gives up a proposal it accepted if no INSTALL came in this time.
+inline constexpr std::chrono::milliseconds kLockTimeout{1500};
+// First redial after an established link broke (plus up to 100% jitter);
+// later attempts wait reconnect_interval +-20%.
+inline constexpr std::chrono::milliseconds kQuickRedial{20};
+// A standalone LINK_ACK is sent this long after an unacknowledged frame
+// arrived, unless a sequenced frame carried the ack first.
+inline constexpr std::chrono::milliseconds kAckDelay{10};
+// Acks are sent at once after this many unacknowledged frames.
+inline constexpr uint64_t kAckEvery = 256;
+// Resolution of the reachability (idle) check.
+inline constexpr std::chrono::milliseconds kTickInterval{50};
+// Unacknowledged frames kept per link before the peer is treated as lost.
+inline constexpr size_t kMaxResendFrames = 1 << 20;
+
+struct PeerSpec {
+  std::string name;  // lower-case node name
+  std::string host;  // IP literal, "localhost" or a host name
+  uint16_t port = 0;
+};
+
+struct MeshOptions {
+  std::string self;             // this server's node name; must be in peers
+  uint64_t incarnation = 0;     // random per process start, never 0
+  std::vector<PeerSpec> peers;  // all servers including self
+  net::ConnectionOptions link;  // keepalive, idle_timeout, max_backlog, ...
+  std::chrono::milliseconds connect_timeout{60000};
+  std::chrono::milliseconds reconnect_interval{5000};  // +-20% jitter
+};
+
+struct Configuration {
+  uint64_t id = 0;
+  std::vector<std::string> members;  // sorted by name
+};
+
+// One entry of the agreed order, as handed to OnDeliver.
+struct Item {
+  std::string_view origin;  // node that submitted it
+  uint64_t ts = 0;          // Lamport stamp; (ts, origin) is the order
+  uint64_t conf_id = 0;     // configuration it was ordered in
+  wire::Service service = wire::Service::kAgreed;
+  uint8_t kind = 0;               // opaque to the mesh
+  std::span<const uint8_t> body;  // valid during the call only
+};
+
+class MeshListener {
+ public:
+  virtual ~MeshListener() = default;
+  // The next item of the agreed order. Every server that stays in the
+  // configuration gets the same sequence.
+  virtual void OnDeliver(const Item& item) = 0;
+  // Configuration `old_conf` ends; the servers of `moving_together` (sorted,
+  // self included) delivered the same items of it. Always followed by
+  // OnConfiguration.
+  virtual void OnTransitional(
+      const Configuration& old_conf,
+      const std::vector<std::string>& moving_together) = 0;
+  // A new configuration. The first call (from Start) is the singleton
+  // configuration of this server, with joined = {self}.
+  virtual void OnConfiguration(const Configuration& conf,
+                               const std::vector<std::string>& joined,
+                               const std::vector<std::string>& left) = 0;
+  // Interest-based routing hook. NOT YET USED: the mesh currently sends
+  // every body to every member (docs/mesh.md §7).
+  virtual bool NeedsBody(std::string_view /*server*/,
+                         const Item& /*header_only*/) {
+    return true;
+  }
+};
+
+// Link state for status output and tests.
+struct LinkInfo {
+  std::string peer;
+  std::string state;         // "down", "connecting", "up"
+  bool reachable = false;    // counted as reachable by the failure detector
+  uint64_t incarnation = 0;  // the peer's, 0 if never seen
+  size_t unacked = 0;        // frames in the resend buffer
+  size_t queued = 0;         // frames in the connection's output queue
+  std::chrono::steady_clock::time_point last_rx;
+  std::string remote;  // "ip:port" of the live connection, or ""
+};
+
+class Mesh {
+ public:
+  Mesh(asio::io_context& io, MeshOptions options, MeshListener* listener);
+  ~Mesh();  // Stop()s
+  Mesh(const Mesh&) = delete;
+  Mesh& operator=(const Mesh&) = delete;
+
+  // Validates the options, installs the singleton configuration (its
+  // OnConfiguration is posted) and starts dialling peers.
+  Status Start();
+  // Says BYE to every peer and closes every link. No listener calls after.
+  void Stop();
+
+  // The server's listener accepted `conn` and decoded a HELLO with
+  // role=peer. The mesh checks the name and the source address against
+  // `peers` (refusing with a fatal ERROR NOT_ALLOWED and a logged reason),
+  // answers WELCOME and from then on owns the link.
+  // Contract until net::Connection::set_handler exists: the caller forwards
+  // every later OnFrame/OnTooLarge/OnClose of `conn` to link_handler().
+  void AdoptInbound(std::shared_ptr<net::Connection> conn,
+                    const wire::Hello& hello,
+                    const asio::ip::tcp::endpoint& remote);
+  net::ConnectionHandler* link_handler();
+
+  // Orders an item originated here. Returns false (nothing queued) if more
+  // than max_backlog submitted items wait (during a configuration change);
+  // the caller back-pressures. The item is delivered to this server too, from
+  // a handler of its own, never from inside Submit.
+  bool Submit(wire::Service service, uint8_t kind, std::string body);
+
+  // Applies reloaded options: timing to live links, added peers dialled,
+  // removed peers closed (they leave the configuration). self and
+  // incarnation cannot change.
+  Status UpdateOptions(const MeshOptions& options);
+
+  // For status, console and tests.
+  Configuration configuration() const;
+  std::vector<LinkInfo> links() const;
+  size_t submit_queue() const;
+
+  // Test hooks (fault injection). Blocking a peer closes its links, refuses
+  // its connections and stops dialling it; unblocking resumes.
+  void TestBlockPeer(std::string_view peer, bool blocked);
+  // Closes the live TCP connection to `peer` at once (both redial).
+  void TestCloseLink(std::string_view peer);
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace msgc::mesh
+
+#endif  // MSGC_MESH_MESH_H_

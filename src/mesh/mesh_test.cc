@@ -1,0 +1,562 @@
+// Mesh tests over real loopback sockets: several Mesh instances in one
+// process, each on its own io_context and thread (the mesh itself is
+// single-threaded per instance). Nodes listen on 127.0.0.1, .2, .3 ...
+#include "mesh/mesh.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "net/listener.h"
+#include "wire/frame.h"
+
+namespace msgc::mesh {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Bounded wait: polls `pred` every 10 ms for at most `timeout`.
+bool WaitFor(const std::function<bool()>& pred,
+             std::chrono::milliseconds timeout = 5000ms) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+std::string Members(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& m : v) s += (s.empty() ? "" : ",") + m;
+  return s;
+}
+
+// Records every listener call as a line: "C <id> <members>",
+// "T <id> <moving>", "D <origin> <body>".
+class Recorder : public MeshListener {
+ public:
+  void OnDeliver(const Item& item) override {
+    std::string body(reinterpret_cast<const char*>(item.body.data()),
+                     item.body.size());
+    std::lock_guard<std::mutex> g(mu_);
+    events_.push_back("D " + std::string(item.origin) + " " + body);
+    ++delivered_;
+  }
+  void OnTransitional(const Configuration& old_conf,
+                      const std::vector<std::string>& moving) override {
+    std::lock_guard<std::mutex> g(mu_);
+    events_.push_back(fmt::format("T {:x} {}", old_conf.id, Members(moving)));
+  }
+  void OnConfiguration(const Configuration& conf,
+                       const std::vector<std::string>&,
+                       const std::vector<std::string>&) override {
+    std::lock_guard<std::mutex> g(mu_);
+    events_.push_back(fmt::format("C {:x} {}", conf.id, Members(conf.members)));
+    conf_ = conf;
+  }
+
+  std::vector<std::string> events() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return events_;
+  }
+  Configuration conf() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return conf_;
+  }
+  size_t delivered() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return delivered_;
+  }
+  // Events from the last "C <id>" on (inclusive).
+  std::vector<std::string> Since(uint64_t conf_id) const {
+    std::lock_guard<std::mutex> g(mu_);
+    std::string key = fmt::format("C {:x} ", conf_id);
+    for (size_t i = events_.size(); i-- > 0;) {
+      if (events_[i].rfind(key, 0) == 0) {
+        return {events_.begin() + static_cast<std::ptrdiff_t>(i),
+                events_.end()};
+      }
+    }
+    return {};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> events_;
+  Configuration conf_;
+  size_t delivered_ = 0;
+};
+
+// What the server does for peer connections: decode HELLO, hand the
+// connection to the mesh, then forward its callbacks (until
+// net::Connection::set_handler exists).
+class Router : public net::ConnectionHandler {
+ public:
+  explicit Router(Mesh** mesh) : mesh_(mesh) {}
+  void Accept(asio::ip::tcp::socket sock, net::ConnectionOptions opts) {
+    std::error_code ec;
+    auto remote = sock.remote_endpoint(ec);
+    auto conn =
+        net::Connection::Create(std::move(sock), next_id_++, opts, this);
+    pending_[conn.get()] = {conn, remote};
+    conn->Start();
+  }
+  void OnFrame(net::Connection& c, const wire::Frame& f) override {
+    if (adopted_.count(&c)) {
+      (*mesh_)->link_handler()->OnFrame(c, f);
+      return;
+    }
+    auto it = pending_.find(&c);
+    if (it == pending_.end()) return;
+    wire::Hello hello;
+    if (f.header.type != wire::FrameType::kHello ||
+        !wire::DecodeHello(f, &hello).ok() || hello.role != wire::Role::kPeer) {
+      c.Close(net::CloseReason::kProtocolError, "test router: not a peer");
+      return;
+    }
+    auto [conn, remote] = it->second;
+    pending_.erase(it);
+    adopted_.insert(&c);
+    (*mesh_)->AdoptInbound(conn, hello, remote);
+  }
+  void OnTooLarge(net::Connection& c, const wire::FrameHeader& h) override {
+    if (adopted_.count(&c)) (*mesh_)->link_handler()->OnTooLarge(c, h);
+  }
+  void OnClose(net::Connection& c) override {
+    pending_.erase(&c);
+    if (adopted_.erase(&c)) (*mesh_)->link_handler()->OnClose(c);
+  }
+
+ private:
+  Mesh** mesh_;
+  uint64_t next_id_ = 1 << 20;
+  std::map<net::Connection*,
+           std::pair<std::shared_ptr<net::Connection>, asio::ip::tcp::endpoint>>
+      pending_;
+  std::set<net::Connection*> adopted_;
+};
+
+MeshOptions BaseOptions() {
+  MeshOptions o;
+  o.link.keepalive_interval = 100ms;
+  o.link.idle_timeout = 1000ms;
+  o.link.max_backlog = 5000;
+  o.connect_timeout = 1000ms;
+  o.reconnect_interval = 300ms;
+  return o;
+}
+
+// One msgcd stand-in: a listener, a router and a mesh on their own loop.
+class Node {
+ public:
+  Node(std::string name, std::string ip) : name_(std::move(name)), ip_(ip) {}
+  ~Node() { Kill(); }
+
+  // Binds the listener (port 0 the first time, the same port on restart).
+  uint16_t Bind() {
+    io_ = std::make_unique<asio::io_context>();
+    listener_ = net::Listener::Create(*io_);
+    Status s = listener_->Open(
+        asio::ip::tcp::endpoint(asio::ip::make_address(ip_), port_));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    port_ = listener_->local_endpoint().port();
+    return port_;
+  }
+
+  void Start(const std::vector<PeerSpec>& peers, uint64_t incarnation) {
+    incarnation_ = incarnation;
+    MeshOptions o = BaseOptions();
+    o.self = name_;
+    o.incarnation = incarnation;
+    o.peers = peers;
+    recorder_ = std::make_unique<Recorder>();
+    mesh_ = std::make_unique<Mesh>(*io_, o, recorder_.get());
+    mesh_ptr_ = mesh_.get();
+    router_ = std::make_unique<Router>(&mesh_ptr_);
+    auto link_opts = o.link;
+    listener_->Start([this, link_opts](asio::ip::tcp::socket s) {
+      router_->Accept(std::move(s), link_opts);
+    });
+    Status s = mesh_->Start();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    work_.emplace(io_->get_executor());
+    thread_ = std::thread([this] { io_->run(); });
+  }
+
+  // Runs `f` on the node's loop and waits for it.
+  void Run(std::function<void(Mesh&)> f) {
+    std::promise<void> done;
+    asio::post(*io_, [&] {
+      f(*mesh_);
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  void Submit(std::string body, wire::Service s = wire::Service::kAgreed) {
+    asio::post(*io_, [this, body = std::move(body), s] {
+      ASSERT_TRUE(mesh_->Submit(s, 1, body));
+    });
+  }
+
+  // Like kill -9: the loop stops, then everything is torn down without
+  // any goodbye.
+  void Kill() {
+    if (!thread_.joinable()) return;
+    io_->stop();
+    thread_.join();
+    work_.reset();
+    listener_->Close();
+    mesh_.reset();
+    listener_.reset();
+    router_.reset();
+    io_.reset();
+  }
+
+  const std::string& name() const { return name_; }
+  const std::string& ip() const { return ip_; }
+  uint16_t port() const { return port_; }
+  uint64_t incarnation() const { return incarnation_; }
+  Recorder& rec() { return *recorder_; }
+
+ private:
+  std::string name_;
+  std::string ip_;
+  uint16_t port_ = 0;
+  uint64_t incarnation_ = 0;
+  std::unique_ptr<asio::io_context> io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
+      work_;
+  std::shared_ptr<net::Listener> listener_;
+  std::unique_ptr<Recorder> recorder_;
+  std::unique_ptr<Mesh> mesh_;
+  Mesh* mesh_ptr_ = nullptr;
+  std::unique_ptr<Router> router_;
+  std::thread thread_;
+};
+
+class MeshTest : public ::testing::Test {
+ protected:
+  void MakeNodes(int n) {
+    static const char* kNames[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < n; ++i) {
+      nodes_.push_back(std::make_unique<Node>(
+          kNames[i], "127.0.0." + std::to_string(i + 1)));
+    }
+    for (auto& node : nodes_) {
+      node->Bind();
+      peers_.push_back({node->name(), node->ip(), node->port()});
+    }
+    for (auto& node : nodes_) node->Start(peers_, NextInc());
+  }
+  uint64_t NextInc() { return ++inc_ * 0x9e3779b97f4a7c15ull; }
+  void Restart(int i) {
+    nodes_[i]->Bind();
+    nodes_[i]->Start(peers_, NextInc());
+  }
+
+  // All nodes in `idx` share one configuration of exactly `members`.
+  bool Together(const std::vector<int>& idx, const std::string& members) {
+    uint64_t id = nodes_[idx[0]]->rec().conf().id;
+    for (int i : idx) {
+      Configuration c = nodes_[i]->rec().conf();
+      if (c.id != id || Members(c.members) != members) return false;
+    }
+    return true;
+  }
+  bool WaitTogether(const std::vector<int>& idx, const std::string& members,
+                    std::chrono::milliseconds t = 5000ms) {
+    return WaitFor([&] { return Together(idx, members); }, t);
+  }
+  bool WaitDelivered(const std::vector<int>& idx, size_t n,
+                     std::chrono::milliseconds t = 5000ms) {
+    return WaitFor(
+        [&] {
+          for (int i : idx) {
+            if (nodes_[i]->rec().delivered() < n) return false;
+          }
+          return true;
+        },
+        t);
+  }
+
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<PeerSpec> peers_;
+  uint64_t inc_ = 0;
+};
+
+// Per origin, bodies "<origin>-<n>" must come in increasing n.
+void ExpectFifo(const std::vector<std::string>& events) {
+  std::map<std::string, int> last;
+  for (const auto& e : events) {
+    if (e.rfind("D ", 0) != 0) continue;
+    auto sp = e.find(' ', 2);
+    std::string origin = e.substr(2, sp - 2);
+    std::string body = e.substr(sp + 1);
+    auto dash = body.rfind('-');
+    int n = std::stoi(body.substr(dash + 1));
+    auto it = last.find(origin);
+    if (it != last.end()) {
+      EXPECT_GT(n, it->second) << e;
+    }
+    last[origin] = n;
+  }
+}
+
+size_t CountDeliveries(const std::vector<std::string>& events) {
+  size_t n = 0;
+  for (const auto& e : events) n += e.rfind("D ", 0) == 0;
+  return n;
+}
+
+TEST_F(MeshTest, SingleServerDeliversToItself) {
+  MakeNodes(1);
+  ASSERT_TRUE(WaitTogether({0}, "a"));
+  for (int i = 0; i < 5; ++i) nodes_[0]->Submit("a-" + std::to_string(i));
+  ASSERT_TRUE(WaitDelivered({0}, 5));
+  auto ev = nodes_[0]->rec().events();
+  ASSERT_EQ(ev.size(), 6u);
+  EXPECT_EQ(ev[1], "D a a-0");
+  EXPECT_EQ(ev[5], "D a a-4");
+}
+
+TEST_F(MeshTest, ThreeServersAgreeOnTheOrder) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  constexpr int kPer = 100;
+  for (int i = 0; i < kPer; ++i) {
+    for (auto& n : nodes_) {
+      n->Submit(n->name() + "-" + std::to_string(i),
+                i % 7 == 3 ? wire::Service::kSafe : wire::Service::kAgreed);
+    }
+  }
+  ASSERT_TRUE(WaitDelivered({0, 1, 2}, 3 * kPer));
+  auto a = nodes_[0]->rec().Since(id);
+  auto b = nodes_[1]->rec().Since(id);
+  auto c = nodes_[2]->rec().Since(id);
+  EXPECT_EQ(CountDeliveries(a), 3u * kPer);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a, c);
+  ExpectFifo(a);
+}
+
+TEST_F(MeshTest, SafeItemsOnlyAfterEveryoneHasThem) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  for (int i = 0; i < 20; ++i) {
+    nodes_[i % 3]->Submit(nodes_[i % 3]->name() + "-" + std::to_string(i),
+                          wire::Service::kSafe);
+  }
+  ASSERT_TRUE(WaitDelivered({0, 1, 2}, 20));
+  EXPECT_EQ(nodes_[0]->rec().Since(id), nodes_[1]->rec().Since(id));
+  EXPECT_EQ(nodes_[0]->rec().Since(id), nodes_[2]->rec().Since(id));
+}
+
+TEST_F(MeshTest, KilledServerLeavesWithinASecondAndRejoins) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  for (int i = 0; i < 30; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitDelivered({0, 1, 2}, 90));
+  auto t0 = std::chrono::steady_clock::now();
+  nodes_[2]->Kill();
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b", 3000ms));
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 1500ms);
+  // Virtual synchrony: a and b saw the same things, including the
+  // transitional signal {a,b} before the new configuration.
+  auto a = nodes_[0]->rec().Since(id);
+  auto b = nodes_[1]->rec().Since(id);
+  EXPECT_EQ(a, b);
+  ASSERT_GE(a.size(), 2u);
+  EXPECT_EQ(a[a.size() - 2].substr(0, 2), "T ");
+  EXPECT_NE(a[a.size() - 2].find(" a,b"), std::string::npos);
+  // Ordering goes on in {a,b}.
+  const uint64_t id2 = nodes_[0]->rec().conf().id;
+  for (int i = 100; i < 120; ++i) {
+    nodes_[0]->Submit("a-" + std::to_string(i));
+    nodes_[1]->Submit("b-" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitDelivered({0, 1}, 90 + 40));
+  EXPECT_EQ(nodes_[0]->rec().Since(id2), nodes_[1]->rec().Since(id2));
+  // Restart c with a new incarnation: one configuration of three again.
+  Restart(2);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c", 5000ms));
+  const uint64_t id3 = nodes_[0]->rec().conf().id;
+  EXPECT_GT(id3 >> 16, id2 >> 16);
+  for (int i = 200; i < 210; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return CountDeliveries(nodes_[2]->rec().Since(id3)) == 30 &&
+           CountDeliveries(nodes_[0]->rec().Since(id3)) == 30 &&
+           CountDeliveries(nodes_[1]->rec().Since(id3)) == 30;
+  }));
+  EXPECT_EQ(nodes_[0]->rec().Since(id3), nodes_[2]->rec().Since(id3));
+  EXPECT_EQ(nodes_[1]->rec().Since(id3), nodes_[2]->rec().Since(id3));
+}
+
+TEST_F(MeshTest, LinkCutAndRestoredLosesNothing) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  for (int i = 0; i < 200; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-" + std::to_string(i));
+    if (i == 50 || i == 120) {
+      nodes_[0]->Run([](Mesh& m) { m.TestCloseLink("b"); });
+    }
+    if (i == 90) nodes_[2]->Run([](Mesh& m) { m.TestCloseLink("a"); });
+  }
+  ASSERT_TRUE(WaitDelivered({0, 1, 2}, 600));
+  std::this_thread::sleep_for(200ms);  // let any duplicate show up
+  auto a = nodes_[0]->rec().Since(id);
+  EXPECT_EQ(CountDeliveries(a), 600u);
+  EXPECT_EQ(a, nodes_[1]->rec().Since(id));
+  EXPECT_EQ(a, nodes_[2]->rec().Since(id));
+  ExpectFifo(a);
+  // No configuration change happened.
+  EXPECT_EQ(nodes_[0]->rec().conf().id, id);
+}
+
+TEST_F(MeshTest, PartitionThenMerge) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  for (int i = 0; i < 10; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitDelivered({0, 1, 2}, 30));
+  // {a} | {b,c}
+  nodes_[0]->Run([](Mesh& m) {
+    m.TestBlockPeer("b", true);
+    m.TestBlockPeer("c", true);
+  });
+  nodes_[1]->Run([](Mesh& m) { m.TestBlockPeer("a", true); });
+  nodes_[2]->Run([](Mesh& m) { m.TestBlockPeer("a", true); });
+  ASSERT_TRUE(WaitTogether({1, 2}, "b,c", 4000ms));
+  ASSERT_TRUE(WaitTogether({0}, "a", 4000ms));
+  const uint64_t bc = nodes_[1]->rec().conf().id;
+  EXPECT_NE(bc, nodes_[0]->rec().conf().id);
+  // Both sides go on.
+  for (int i = 10; i < 20; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitDelivered({0}, 40));
+  ASSERT_TRUE(WaitDelivered({1, 2}, 50));
+  EXPECT_EQ(nodes_[1]->rec().Since(bc), nodes_[2]->rec().Since(bc));
+  EXPECT_EQ(CountDeliveries(nodes_[1]->rec().Since(bc)), 20u);
+  // Heal.
+  nodes_[0]->Run([](Mesh& m) {
+    m.TestBlockPeer("b", false);
+    m.TestBlockPeer("c", false);
+  });
+  nodes_[1]->Run([](Mesh& m) { m.TestBlockPeer("a", false); });
+  nodes_[2]->Run([](Mesh& m) { m.TestBlockPeer("a", false); });
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c", 5000ms));
+  const uint64_t abc = nodes_[0]->rec().conf().id;
+  for (int i = 20; i < 30; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (CountDeliveries(n->rec().Since(abc)) != 30) return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(nodes_[0]->rec().Since(abc), nodes_[1]->rec().Since(abc));
+  EXPECT_EQ(nodes_[0]->rec().Since(abc), nodes_[2]->rec().Since(abc));
+}
+
+TEST_F(MeshTest, PeerRemovedAndAddedAtRuntime) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  auto reload = [&](int i, std::vector<PeerSpec> peers) {
+    Status st;
+    nodes_[i]->Run([&](Mesh& m) {
+      MeshOptions o = BaseOptions();
+      o.self = nodes_[i]->name();
+      o.incarnation = nodes_[i]->incarnation();
+      o.peers = peers;
+      st = m.UpdateOptions(o);
+    });
+    return st;
+  };
+  // self/incarnation cannot change.
+  nodes_[0]->Run([&](Mesh& m) {
+    MeshOptions o = BaseOptions();
+    o.self = "a";
+    o.incarnation = 1;
+    o.peers = peers_;
+    EXPECT_FALSE(m.UpdateOptions(o).ok());
+  });
+  ASSERT_TRUE(reload(0, {peers_[0], peers_[1]}).ok());
+  ASSERT_TRUE(reload(1, {peers_[0], peers_[1]}).ok());
+  ASSERT_TRUE(reload(2, {peers_[2]}).ok());
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b", 3000ms));
+  ASSERT_TRUE(WaitTogether({2}, "c", 3000ms));
+  // And back.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reload(i, peers_).ok());
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c", 5000ms));
+}
+
+// Sends HELLO(role=peer, name) from `from_ip` to node 0 and returns the
+// ERROR code received (0 if none within a second).
+int HelloFrom(const std::string& from_ip, uint16_t port,
+              const std::string& name) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.open(asio::ip::tcp::v4());
+  s.bind(asio::ip::tcp::endpoint(asio::ip::make_address(from_ip), 0));
+  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  timeval tv{1, 0};
+  setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  wire::Hello h;
+  h.role = wire::Role::kPeer;
+  h.name = name;
+  h.incarnation = 7;
+  std::string out;
+  wire::EncodeHello(h, &out);
+  asio::write(s, asio::buffer(out));
+  wire::FrameDecoder dec(1 << 20);
+  char buf[4096];
+  for (int i = 0; i < 10; ++i) {
+    std::error_code ec;
+    size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) return 0;
+    dec.Append(std::string_view(buf, n));
+    wire::Frame f;
+    while (dec.Next(&f) == wire::FrameDecoder::Result::kFrame) {
+      if (f.header.type == wire::FrameType::kError) {
+        wire::Error e;
+        if (wire::DecodeError(f, &e).ok()) return static_cast<int>(e.code);
+      }
+    }
+  }
+  return 0;
+}
+
+TEST_F(MeshTest, NonPeersAreRefused) {
+  MakeNodes(2);
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  const int kNotAllowed = static_cast<int>(wire::ErrorCode::kNotAllowed);
+  // Unknown name.
+  EXPECT_EQ(HelloFrom("127.0.0.9", nodes_[0]->port(), "zed"), kNotAllowed);
+  // Known name, wrong source address.
+  EXPECT_EQ(HelloFrom("127.0.0.9", nodes_[0]->port(), "b"), kNotAllowed);
+  // Our own name.
+  EXPECT_EQ(HelloFrom("127.0.0.1", nodes_[0]->port(), "a"), kNotAllowed);
+  // The real configuration is untouched.
+  EXPECT_TRUE(Together({0, 1}, "a,b"));
+}
+
+}  // namespace
+}  // namespace msgc::mesh

@@ -1,0 +1,186 @@
+// Server <-> server ("mesh") frames: types 0x40..0x7f of the msgc protocol.
+//
+// Every mesh frame has the usual 8-byte header (wire/frame.h) and then a
+// 16-byte link prefix:
+//   u64 link_seq   per-link sequence number of this frame, 0 = unsequenced
+//   u64 ack        highest link_seq received in order from the other side
+// followed by the type's body. Sequenced frames (link_seq >= 1) are kept by
+// the sender until acknowledged and resent after a reconnect; unsequenced
+// ones (LINK_SYNC, LINK_ACK, BYE) are not. The byte-level specification is
+// docs/mesh.md; this header and that document must agree. Numeric values
+// are on the wire: never reorder.
+//
+// Decoded structs hold views into the frame's bytes (valid while the frame
+// is). Decoders check every length and return ProtocolError naming the field,
+// including for trailing bytes.
+//
+// Thread-safety: pure functions and value types.
+#ifndef MSGC_WIRE_MESH_FRAME_H_
+#define MSGC_WIRE_MESH_FRAME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "wire/frame.h"
+
+namespace msgc::wire {
+
+// Mesh frame types. Never reorder; values are on the wire.
+enum class MeshFrameType : uint8_t {
+  kLinkSync = 0x40,  // unsequenced: channel state after (re)connect
+  kLinkAck = 0x41,   // unsequenced: just the prefix's ack
+  kBye = 0x42,       // unsequenced: the sender is stopping on purpose
+  kReach = 0x43,     // whom the sender reaches, its configuration
+  kItem = 0x44,      // one ordered item, stamped by its origin
+  kClock = 0x45,     // the sender's Lamport clock and stability bound
+  kPropose = 0x46,   // coordinator -> members: form this configuration
+  kAccept = 0x47,    // member -> coordinator: yes, and what I hold
+  kInstall = 0x48,   // coordinator -> members: install, with all reports
+  kRetrans = 0x49,   // flush: an old-configuration item of another origin
+};
+
+inline constexpr size_t kLinkPrefixSize = 16;
+// Protocol limits of mesh frames.
+inline constexpr size_t kMaxNodeNameLen = 255;
+inline constexpr size_t kMaxMeshNodes = 1024;  // entries of a node list
+inline constexpr size_t kMaxReports = 1024 * 1024;
+
+// Flags of LINK_SYNC.
+inline constexpr uint8_t kSyncReset = 0x01;  // my send channel restarted at 1
+// Flags of REACH.
+inline constexpr uint8_t kReachLocked = 0x01;  // locked to a proposal
+// Flags of ITEM / RETRANS.
+inline constexpr uint8_t kItemHasBody = 0x01;
+
+bool IsKnownMeshFrameType(uint8_t type);
+std::string_view MeshFrameTypeName(uint8_t type);
+inline bool IsSequencedMeshFrameType(uint8_t type) {
+  return type >= static_cast<uint8_t>(MeshFrameType::kReach) &&
+         type <= static_cast<uint8_t>(MeshFrameType::kRetrans);
+}
+
+struct LinkPrefix {
+  uint64_t link_seq = 0;
+  uint64_t ack = 0;
+};
+
+struct LinkSync {
+  uint8_t flags = 0;
+  uint64_t incarnation = 0;       // the sender's
+  uint64_t your_incarnation = 0;  // the receiver's as the sender knows it
+  uint64_t received = 0;  // last link_seq received in order from the receiver
+};
+
+// A node and its process incarnation.
+struct NodeInc {
+  std::string_view name;
+  uint64_t incarnation = 0;
+};
+
+// Identifies one proposal: its coordinator and the coordinator's attempt
+// counter (increasing per coordinator process).
+struct ProposalId {
+  std::string_view coordinator;
+  uint64_t attempt = 0;
+};
+
+struct Reach {
+  uint8_t flags = 0;               // kReachLocked
+  uint64_t conf_id = 0;            // the sender's installed configuration
+  ProposalId lock;                 // meaningful with kReachLocked
+  std::vector<NodeInc> reachable;  // excluding the sender
+};
+
+struct Item {
+  uint8_t flags = 0;  // kItemHasBody
+  uint64_t conf_id = 0;
+  uint64_t ts = 0;    // Lamport stamp
+  uint32_t oseq = 0;  // origin's item number in this configuration, from 1
+  Service service = Service::kAgreed;
+  uint8_t kind = 0;
+  std::string_view body;
+};
+
+struct Clock {
+  uint64_t conf_id = 0;
+  uint64_t ts = 0;      // the sender's Lamport clock
+  uint64_t stable = 0;  // the sender holds every item stamped <= stable
+};
+
+struct Propose {
+  uint64_t attempt = 0;  // coordinator = the sender
+  std::vector<NodeInc> members;
+};
+
+// What one member holds from one origin of its old configuration.
+struct HeldReport {
+  std::string_view member;
+  std::string_view origin;
+  uint32_t held = 0;  // highest contiguous oseq
+};
+
+struct Accept {
+  uint64_t attempt = 0;  // of the proposal accepted (coordinator = receiver)
+  uint64_t old_conf_id = 0;
+  uint64_t max_conf_id = 0;      // the largest configuration id the sender saw
+  std::vector<HeldReport> held;  // member = the sender
+};
+
+struct InstallMember {
+  std::string_view name;
+  uint64_t incarnation = 0;
+  uint64_t old_conf_id = 0;
+};
+
+struct Install {
+  uint64_t attempt = 0;                // coordinator = the sender
+  uint64_t conf_id = 0;                // the new configuration's id
+  std::vector<InstallMember> members;  // sorted by name
+  std::vector<HeldReport> held;        // every member's reports
+};
+
+struct Retrans {
+  std::string_view origin;
+  Item item;  // item.conf_id = the old configuration
+};
+
+// ---- Encoding: each appends one whole frame to *out. ----
+void EncodeLinkSync(const LinkPrefix& p, const LinkSync& m, std::string* out);
+void EncodeLinkAck(const LinkPrefix& p, std::string* out);
+void EncodeBye(const LinkPrefix& p, std::string* out);
+void EncodeReach(const LinkPrefix& p, const Reach& m, std::string* out);
+void EncodeItem(const LinkPrefix& p, const Item& m, std::string* out);
+void EncodeClock(const LinkPrefix& p, const Clock& m, std::string* out);
+void EncodePropose(const LinkPrefix& p, const Propose& m, std::string* out);
+void EncodeAccept(const LinkPrefix& p, const Accept& m, std::string* out);
+void EncodeInstall(const LinkPrefix& p, const Install& m, std::string* out);
+void EncodeRetrans(const LinkPrefix& p, const Retrans& m, std::string* out);
+
+// Rewrites the link prefix of the whole encoded frame `frame` in place.
+// REQUIRES: frame holds exactly one mesh frame.
+void PatchLinkPrefix(std::string* frame, const LinkPrefix& p);
+
+// ---- Decoding ----
+// Splits off the prefix. `rest` is the type's body.
+Status DecodeLinkPrefix(const Frame& f, LinkPrefix* prefix,
+                        std::span<const uint8_t>* rest);
+// Each takes the whole frame (prefix included; it is skipped).
+Status DecodeLinkSync(const Frame& f, LinkSync* out);
+Status DecodeReach(const Frame& f, Reach* out);
+Status DecodeItem(const Frame& f, Item* out);
+Status DecodeClock(const Frame& f, Clock* out);
+Status DecodePropose(const Frame& f, Propose* out);
+Status DecodeAccept(const Frame& f, Accept* out);
+Status DecodeInstall(const Frame& f, Install* out);
+Status DecodeRetrans(const Frame& f, Retrans* out);
+// LINK_ACK and BYE: the prefix only.
+Status DecodeMeshEmpty(const Frame& f);
+
+}  // namespace msgc::wire
+
+#endif  // MSGC_WIRE_MESH_FRAME_H_

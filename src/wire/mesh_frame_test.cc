@@ -1,0 +1,341 @@
+#include "wire/mesh_frame.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace msgc::wire {
+namespace {
+
+constexpr uint32_t kMax = 1 << 20;
+
+// Decodes the single frame in `bytes` with the stream cut at every split
+// point (and byte by byte) and runs `check` on it each time.
+void ForEverySplit(const std::string& bytes,
+                   const std::function<void(const Frame&)>& check) {
+  for (size_t split = 0; split <= bytes.size(); ++split) {
+    FrameDecoder dec(kMax);
+    Frame f;
+    dec.Append(std::string_view(bytes).substr(0, split));
+    auto r = dec.Next(&f);
+    if (split < bytes.size()) {
+      ASSERT_EQ(r, FrameDecoder::Result::kNeedMore) << "split " << split;
+      dec.Append(std::string_view(bytes).substr(split));
+      r = dec.Next(&f);
+    }
+    ASSERT_EQ(r, FrameDecoder::Result::kFrame) << "split " << split;
+    check(f);
+    ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kNeedMore);
+  }
+  FrameDecoder dec(kMax);
+  Frame f;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kNeedMore);
+    dec.Append(std::string_view(bytes).substr(i, 1));
+  }
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kFrame);
+  check(f);
+}
+
+// Every truncation of the body, and one trailing byte, must fail to decode
+// (with the body length patched so that the frame itself is well formed).
+template <typename Decode>
+void ExpectStrict(const std::string& bytes, Decode decode) {
+  const std::string body = bytes.substr(kHeaderSize);
+  for (size_t n = 0; n <= body.size() + 1; ++n) {
+    if (n == body.size()) continue;
+    std::string b = body.substr(0, std::min(n, body.size()));
+    if (n > body.size()) b.push_back('\0');
+    Frame f;
+    f.header.type = static_cast<FrameType>(bytes[4]);
+    f.header.body_len = static_cast<uint32_t>(b.size());
+    f.body = std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(b.data()), b.size());
+    Status s = decode(f);
+    EXPECT_EQ(s.code(), Status::Code::kProtocolError)
+        << "body length " << n << " of " << body.size();
+  }
+}
+
+TEST(MeshFrameTest, LinkSyncRoundTrip) {
+  std::string bytes;
+  LinkSync m{kSyncReset, 0x1122334455667788ull, 42, 7};
+  EncodeLinkSync({0, 9}, m, &bytes);
+  ForEverySplit(bytes, [&](const Frame& f) {
+    EXPECT_EQ(static_cast<uint8_t>(f.header.type), 0x40);
+    LinkPrefix p;
+    std::span<const uint8_t> rest;
+    ASSERT_TRUE(DecodeLinkPrefix(f, &p, &rest).ok());
+    EXPECT_EQ(p.link_seq, 0u);
+    EXPECT_EQ(p.ack, 9u);
+    LinkSync d;
+    ASSERT_TRUE(DecodeLinkSync(f, &d).ok());
+    EXPECT_EQ(d.flags, kSyncReset);
+    EXPECT_EQ(d.incarnation, m.incarnation);
+    EXPECT_EQ(d.your_incarnation, 42u);
+    EXPECT_EQ(d.received, 7u);
+  });
+  ExpectStrict(bytes, [](const Frame& f) {
+    LinkSync d;
+    return DecodeLinkSync(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, AckAndByeAreJustThePrefix) {
+  std::string ack, bye;
+  EncodeLinkAck({0, 77}, &ack);
+  EncodeBye({0, 3}, &bye);
+  EXPECT_EQ(ack.size(), kHeaderSize + kLinkPrefixSize);
+  ForEverySplit(ack, [](const Frame& f) {
+    EXPECT_TRUE(DecodeMeshEmpty(f).ok());
+    LinkPrefix p;
+    std::span<const uint8_t> rest;
+    ASSERT_TRUE(DecodeLinkPrefix(f, &p, &rest).ok());
+    EXPECT_EQ(p.ack, 77u);
+  });
+  ForEverySplit(bye, [](const Frame& f) {
+    EXPECT_EQ(static_cast<uint8_t>(f.header.type), 0x42);
+    EXPECT_TRUE(DecodeMeshEmpty(f).ok());
+  });
+  ExpectStrict(ack, [](const Frame& f) { return DecodeMeshEmpty(f); });
+}
+
+TEST(MeshFrameTest, ItemRoundTrip) {
+  std::string bytes;
+  Item m;
+  m.flags = kItemHasBody;
+  m.conf_id = 0x10000abcd;
+  m.ts = 123456789;
+  m.oseq = 17;
+  m.service = Service::kSafe;
+  m.kind = 5;
+  m.body = std::string_view("hello\0world", 11);
+  EncodeItem({3, 4}, m, &bytes);
+  ForEverySplit(bytes, [&](const Frame& f) {
+    LinkPrefix p;
+    std::span<const uint8_t> rest;
+    ASSERT_TRUE(DecodeLinkPrefix(f, &p, &rest).ok());
+    EXPECT_EQ(p.link_seq, 3u);
+    EXPECT_EQ(p.ack, 4u);
+    Item d;
+    ASSERT_TRUE(DecodeItem(f, &d).ok());
+    EXPECT_EQ(d.flags, kItemHasBody);
+    EXPECT_EQ(d.conf_id, m.conf_id);
+    EXPECT_EQ(d.ts, m.ts);
+    EXPECT_EQ(d.oseq, 17u);
+    EXPECT_EQ(d.service, Service::kSafe);
+    EXPECT_EQ(d.kind, 5);
+    EXPECT_EQ(d.body, m.body);
+  });
+  ExpectStrict(bytes, [](const Frame& f) {
+    Item d;
+    return DecodeItem(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, ItemBadServiceRejected) {
+  std::string bytes;
+  Item m;
+  EncodeItem({1, 0}, m, &bytes);
+  // service is at header + prefix + flags(1) + conf(8) + ts(8) + oseq(4).
+  bytes[kHeaderSize + kLinkPrefixSize + 21] = 3;
+  Frame f;
+  f.header.type = static_cast<FrameType>(bytes[4]);
+  f.body = std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(bytes.data()) + kHeaderSize,
+      bytes.size() - kHeaderSize);
+  Item d;
+  Status s = DecodeItem(f, &d);
+  EXPECT_EQ(s.code(), Status::Code::kProtocolError);
+  EXPECT_NE(s.message().find("service"), std::string::npos) << s.message();
+}
+
+TEST(MeshFrameTest, SequencingMustMatchType) {
+  std::string item, ack;
+  EncodeItem({0, 0}, Item{}, &item);  // sequenced type without link_seq
+  EncodeLinkAck({5, 0}, &ack);        // unsequenced type with one
+  for (const std::string* b : {&item, &ack}) {
+    Frame f;
+    f.header.type = static_cast<FrameType>((*b)[4]);
+    f.body = std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(b->data()) + kHeaderSize,
+        b->size() - kHeaderSize);
+    LinkPrefix p;
+    std::span<const uint8_t> rest;
+    Status s = DecodeLinkPrefix(f, &p, &rest);
+    EXPECT_EQ(s.code(), Status::Code::kProtocolError);
+    EXPECT_NE(s.message().find("link_seq"), std::string::npos);
+  }
+}
+
+TEST(MeshFrameTest, ClockRoundTrip) {
+  std::string bytes;
+  EncodeClock({8, 2}, Clock{99, 1000, 990}, &bytes);
+  ForEverySplit(bytes, [](const Frame& f) {
+    Clock d;
+    ASSERT_TRUE(DecodeClock(f, &d).ok());
+    EXPECT_EQ(d.conf_id, 99u);
+    EXPECT_EQ(d.ts, 1000u);
+    EXPECT_EQ(d.stable, 990u);
+  });
+  ExpectStrict(bytes, [](const Frame& f) {
+    Clock d;
+    return DecodeClock(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, ReachRoundTrip) {
+  std::string bytes;
+  Reach m;
+  m.flags = kReachLocked;
+  m.conf_id = 0x20000ffff;
+  m.lock = {"alpha", 12};
+  m.reachable = {{"beta", 1}, {"gamma", 2}};
+  EncodeReach({1, 0}, m, &bytes);
+  ForEverySplit(bytes, [](const Frame& f) {
+    Reach d;
+    ASSERT_TRUE(DecodeReach(f, &d).ok());
+    EXPECT_EQ(d.flags, kReachLocked);
+    EXPECT_EQ(d.conf_id, 0x20000ffffu);
+    EXPECT_EQ(d.lock.coordinator, "alpha");
+    EXPECT_EQ(d.lock.attempt, 12u);
+    ASSERT_EQ(d.reachable.size(), 2u);
+    EXPECT_EQ(d.reachable[0].name, "beta");
+    EXPECT_EQ(d.reachable[1].name, "gamma");
+    EXPECT_EQ(d.reachable[1].incarnation, 2u);
+  });
+  ExpectStrict(bytes, [](const Frame& f) {
+    Reach d;
+    return DecodeReach(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
+  std::string p, a, i;
+  EncodePropose({1, 0}, Propose{7, {{"a", 1}, {"b", 2}}}, &p);
+  Accept acc;
+  acc.attempt = 7;
+  acc.old_conf_id = 5;
+  acc.max_conf_id = 6;
+  acc.held = {{"", "a", 3}, {"", "c", 9}};
+  EncodeAccept({2, 1}, acc, &a);
+  Install inst;
+  inst.attempt = 7;
+  inst.conf_id = 0x30000;
+  inst.members = {{"a", 1, 5}, {"b", 2, 4}};
+  inst.held = {{"a", "a", 3}, {"b", "b", 1}, {"a", "c", 9}};
+  EncodeInstall({3, 1}, inst, &i);
+  ForEverySplit(p, [](const Frame& f) {
+    Propose d;
+    ASSERT_TRUE(DecodePropose(f, &d).ok());
+    EXPECT_EQ(d.attempt, 7u);
+    ASSERT_EQ(d.members.size(), 2u);
+    EXPECT_EQ(d.members[1].name, "b");
+    EXPECT_EQ(d.members[1].incarnation, 2u);
+  });
+  ForEverySplit(a, [](const Frame& f) {
+    Accept d;
+    ASSERT_TRUE(DecodeAccept(f, &d).ok());
+    EXPECT_EQ(d.attempt, 7u);
+    EXPECT_EQ(d.old_conf_id, 5u);
+    EXPECT_EQ(d.max_conf_id, 6u);
+    ASSERT_EQ(d.held.size(), 2u);
+    EXPECT_EQ(d.held[1].origin, "c");
+    EXPECT_EQ(d.held[1].held, 9u);
+  });
+  ForEverySplit(i, [](const Frame& f) {
+    Install d;
+    ASSERT_TRUE(DecodeInstall(f, &d).ok());
+    EXPECT_EQ(d.conf_id, 0x30000u);
+    ASSERT_EQ(d.members.size(), 2u);
+    EXPECT_EQ(d.members[1].old_conf_id, 4u);
+    ASSERT_EQ(d.held.size(), 3u);
+    EXPECT_EQ(d.held[2].member, "a");
+    EXPECT_EQ(d.held[2].origin, "c");
+    EXPECT_EQ(d.held[2].held, 9u);
+  });
+  ExpectStrict(p, [](const Frame& f) {
+    Propose d;
+    return DecodePropose(f, &d);
+  });
+  ExpectStrict(a, [](const Frame& f) {
+    Accept d;
+    return DecodeAccept(f, &d);
+  });
+  ExpectStrict(i, [](const Frame& f) {
+    Install d;
+    return DecodeInstall(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, RetransRoundTrip) {
+  std::string bytes;
+  Retrans m;
+  m.origin = "gamma";
+  m.item.conf_id = 4;
+  m.item.ts = 10;
+  m.item.oseq = 2;
+  m.item.kind = 1;
+  m.item.body = "x";
+  EncodeRetrans({4, 0}, m, &bytes);
+  ForEverySplit(bytes, [](const Frame& f) {
+    Retrans d;
+    ASSERT_TRUE(DecodeRetrans(f, &d).ok());
+    EXPECT_EQ(d.origin, "gamma");
+    EXPECT_EQ(d.item.ts, 10u);
+    EXPECT_EQ(d.item.oseq, 2u);
+    EXPECT_EQ(d.item.body, "x");
+  });
+  ExpectStrict(bytes, [](const Frame& f) {
+    Retrans d;
+    return DecodeRetrans(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, HugeCountRejectedWithoutAllocating) {
+  std::string bytes;
+  Propose m{1, {}};
+  EncodePropose({1, 0}, m, &bytes);
+  // Claim 1000 members with no bytes behind the count.
+  bytes[kHeaderSize + kLinkPrefixSize + 8] = static_cast<char>(1000 & 0xff);
+  bytes[kHeaderSize + kLinkPrefixSize + 9] = static_cast<char>(1000 >> 8);
+  Frame f;
+  f.header.type = static_cast<FrameType>(bytes[4]);
+  f.body = std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(bytes.data()) + kHeaderSize,
+      bytes.size() - kHeaderSize);
+  Propose d;
+  EXPECT_EQ(DecodePropose(f, &d).code(), Status::Code::kProtocolError);
+}
+
+TEST(MeshFrameTest, PatchLinkPrefix) {
+  std::string bytes;
+  EncodeClock({1, 1}, Clock{1, 2, 3}, &bytes);
+  PatchLinkPrefix(&bytes, {0x0102030405060708ull, 55});
+  Frame f;
+  f.header.type = static_cast<FrameType>(bytes[4]);
+  f.body = std::span<const uint8_t>(
+      reinterpret_cast<const uint8_t*>(bytes.data()) + kHeaderSize,
+      bytes.size() - kHeaderSize);
+  LinkPrefix p;
+  std::span<const uint8_t> rest;
+  ASSERT_TRUE(DecodeLinkPrefix(f, &p, &rest).ok());
+  EXPECT_EQ(p.link_seq, 0x0102030405060708ull);
+  EXPECT_EQ(p.ack, 55u);
+  Clock d;
+  ASSERT_TRUE(DecodeClock(f, &d).ok());
+  EXPECT_EQ(d.stable, 3u);
+}
+
+TEST(MeshFrameTest, TypeNames) {
+  EXPECT_EQ(MeshFrameTypeName(0x44), "ITEM");
+  EXPECT_TRUE(IsKnownMeshFrameType(0x49));
+  EXPECT_FALSE(IsKnownMeshFrameType(0x4a));
+  EXPECT_TRUE(IsSequencedMeshFrameType(0x43));
+  EXPECT_FALSE(IsSequencedMeshFrameType(0x41));
+}
+
+}  // namespace
+}  // namespace msgc::wire
