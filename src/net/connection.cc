@@ -1,0 +1,422 @@
+#include "net/connection.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "base/log.h"
+#include "net/endpoint.h"
+
+namespace msgc::net {
+namespace {
+
+// A view of the first `n` entries of the connection's iovec array, usable as
+// an asio ConstBufferSequence without copying a container per write.
+struct IovView {
+  using value_type = asio::const_buffer;
+  using const_iterator = const asio::const_buffer*;
+  const asio::const_buffer* first;
+  size_t n;
+  const_iterator begin() const { return first; }
+  const_iterator end() const { return first + n; }
+};
+
+}  // namespace
+
+std::string_view CloseReasonName(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kNone:
+      return "open";
+    case CloseReason::kPeerClosed:
+      return "peer closed";
+    case CloseReason::kGoodbye:
+      return "goodbye";
+    case CloseReason::kProtocolError:
+      return "protocol error";
+    case CloseReason::kSlowConsumer:
+      return "slow consumer";
+    case CloseReason::kIdleTimeout:
+      return "idle timeout";
+    case CloseReason::kIoError:
+      return "i/o error";
+    case CloseReason::kRefused:
+      return "refused";
+    case CloseReason::kShutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
+bool IsAbnormalClose(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kNone:
+    case CloseReason::kPeerClosed:
+    case CloseReason::kGoodbye:
+    case CloseReason::kShutdown:
+      return false;
+    default:
+      return true;
+  }
+}
+
+const Connection::FramePtr& Connection::NoopFrame() {
+  static const FramePtr* frame = [] {
+    auto s = std::make_shared<std::string>();
+    wire::EncodeNoop(s.get());
+    return new FramePtr(std::move(s));
+  }();
+  return *frame;
+}
+
+std::shared_ptr<Connection> Connection::Create(asio::ip::tcp::socket socket,
+                                               uint64_t id,
+                                               const ConnectionOptions& options,
+                                               ConnectionHandler* handler) {
+  return std::shared_ptr<Connection>(
+      new Connection(std::move(socket), id, options, handler));
+}
+
+Connection::Connection(asio::ip::tcp::socket socket, uint64_t id,
+                       const ConnectionOptions& options,
+                       ConnectionHandler* handler)
+    : socket_(std::move(socket)),
+      id_(id),
+      options_(options),
+      handler_(handler),
+      decoder_(options.max_body),
+      keepalive_timer_(socket_.get_executor()),
+      idle_timer_(socket_.get_executor()) {
+  std::error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  remote_ = ec ? std::string("?") : FormatEndpoint(ep);
+}
+
+Connection::~Connection() = default;
+
+void Connection::Start() {
+  ApplySocketOptions();
+  last_receive_ = std::chrono::steady_clock::now();
+  ArmKeepalive();
+  ArmIdle();
+  StartRead();
+}
+
+void Connection::ApplySocketOptions() {
+  std::error_code ec;
+  // Frames are already batched by the gather writes; Nagle would only add
+  // latency to small control frames.
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // Only the send buffer is set here. SO_RCVBUF must be in place before the
+  // TCP handshake (the listener / dialler sets it): shrinking it on an
+  // established connection below the advertised window drops data in flight
+  // and stalls the connection.
+  if (options_.tcpbuf_size > 0) {
+    const int size = static_cast<int>(options_.tcpbuf_size);
+    socket_.set_option(asio::socket_base::send_buffer_size(size), ec);
+    if (ec) {
+      MSGC_LOG_DEBUG("{}: SO_SNDBUF {}: {}", remote_, size, ec.message());
+    }
+  }
+}
+
+void Connection::SetOptions(const ConnectionOptions& options) {
+  const bool keepalive_changed =
+      options.keepalive_interval != options_.keepalive_interval;
+  const bool idle_changed = options.idle_timeout != options_.idle_timeout;
+  const bool buf_changed = options.tcpbuf_size != options_.tcpbuf_size;
+  options_ = options;
+  decoder_.set_max_body(options_.max_body);
+  if (state_ != State::kOpen) return;
+  if (buf_changed) ApplySocketOptions();
+  if (keepalive_changed) ArmKeepalive();
+  if (idle_changed) ArmIdle();
+}
+
+// ---- Input ----
+
+void Connection::StartRead() {
+  if (state_ != State::kOpen || reading_) return;
+  std::span<uint8_t> buf = decoder_.PrepareAppend(kReadChunk);
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(buf.data(), buf.size()),
+      [self = shared_from_this()](const std::error_code& ec, size_t n) {
+        self->OnRead(ec, n);
+      });
+}
+
+void Connection::OnRead(const std::error_code& ec, size_t n) {
+  reading_ = false;
+  if (state_ != State::kOpen) {
+    // Closing: input is no longer interesting, but the FIN is (see
+    // HalfCloseAndDrain).
+    if (draining_) {
+      if (ec) {
+        CloseSocket();
+      } else {
+        StartDrainRead();
+      }
+    }
+    return;
+  }
+  if (ec) {
+    if (ec == asio::error::eof) {
+      Close(CloseReason::kPeerClosed, "connection closed by peer");
+    } else if (ec != asio::error::operation_aborted) {
+      Close(CloseReason::kIoError, "read: " + ec.message());
+    }
+    return;
+  }
+  decoder_.CommitAppend(n);
+  last_receive_ = std::chrono::steady_clock::now();
+  ProcessInput();
+}
+
+void Connection::ProcessInput() {
+  for (size_t i = 0; i < options_.messages_per_iter; ++i) {
+    wire::Frame frame;
+    switch (decoder_.Next(&frame)) {
+      case wire::FrameDecoder::Result::kNeedMore:
+        decoder_.ShrinkIfIdle();
+        StartRead();
+        return;
+      case wire::FrameDecoder::Result::kFrame:
+        handler_->OnFrame(*this, frame);
+        break;
+      case wire::FrameDecoder::Result::kTooLarge:
+        handler_->OnTooLarge(*this, frame.header);
+        break;
+      case wire::FrameDecoder::Result::kError:
+        CloseWithError(CloseReason::kProtocolError, wire::ErrorCode::kBadFrame,
+                       "malformed frame: " + decoder_.error());
+        return;
+    }
+    if (state_ != State::kOpen) return;
+  }
+  // messages_per_iter frames handled and maybe more buffered: yield to the
+  // other connections and continue from a posted handler.
+  if (process_posted_) return;
+  process_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->process_posted_ = false;
+    if (self->state_ == State::kOpen) self->ProcessInput();
+  });
+}
+
+// ---- Output ----
+
+void Connection::Send(FramePtr frame) {
+  if (state_ != State::kOpen) return;
+  queue_.push_back(std::move(frame));
+  if (queue_.size() > options_.max_backlog) {
+    Close(CloseReason::kSlowConsumer,
+          fmt::format("{} frames queued > max_backlog {}", queue_.size(),
+                      options_.max_backlog));
+    return;
+  }
+  ScheduleFlush();
+}
+
+void Connection::ScheduleFlush() {
+  if (writing_ || flush_posted_) return;
+  // Posting instead of writing now lets every frame queued during this loop
+  // turn (e.g. a burst of fan-outs) go out in one gather write.
+  flush_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->StartWrite();
+  });
+}
+
+void Connection::StartWrite() {
+  if (writing_ || state_ == State::kClosed) return;
+  if (queue_.empty()) {
+    if (state_ == State::kClosing) HalfCloseAndDrain();
+    return;
+  }
+  size_t n = 0;
+  size_t offset = head_offset_;
+  for (const FramePtr& f : queue_) {
+    if (n == iov_.size()) break;
+    iov_[n++] = asio::buffer(f->data() + offset, f->size() - offset);
+    offset = 0;
+  }
+  writing_ = true;
+  socket_.async_write_some(
+      IovView{iov_.data(), n},
+      [self = shared_from_this()](const std::error_code& ec, size_t written) {
+        self->OnWrite(ec, written);
+      });
+}
+
+void Connection::OnWrite(const std::error_code& ec, size_t n) {
+  writing_ = false;
+  if (state_ == State::kClosed) return;
+  if (ec) {
+    if (ec != asio::error::operation_aborted) {
+      const bool was_open = state_ == State::kOpen;
+      Close(was_open ? CloseReason::kIoError : close_reason_,
+            "write: " + ec.message());
+    }
+    return;
+  }
+  // Pop the frames that are now fully written.
+  while (n > 0) {
+    const size_t left = queue_.front()->size() - head_offset_;
+    if (n < left) {
+      head_offset_ += n;
+      break;
+    }
+    n -= left;
+    head_offset_ = 0;
+    queue_.pop_front();
+  }
+  StartWrite();
+}
+
+// ---- Timers ----
+
+void Connection::ArmKeepalive() {
+  keepalive_timer_.cancel();
+  if (options_.keepalive_interval.count() <= 0) return;
+  keepalive_timer_.expires_after(options_.keepalive_interval);
+  keepalive_timer_.async_wait(
+      [self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->state_ != State::kOpen) return;
+        self->Send(NoopFrame());
+        if (self->state_ == State::kOpen) self->ArmKeepalive();
+      });
+}
+
+void Connection::ArmIdle() {
+  idle_timer_.cancel();
+  if (options_.idle_timeout.count() <= 0) return;
+  // Re-armed lazily from the last receive time instead of on every read,
+  // which would cost a timer operation per read.
+  idle_timer_.expires_at(last_receive_ + options_.idle_timeout);
+  idle_timer_.async_wait(
+      [self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->state_ != State::kOpen) return;
+        self->OnIdleTimer();
+      });
+}
+
+void Connection::OnIdleTimer() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_receive_ >= options_.idle_timeout) {
+    const double secs =
+        std::chrono::duration<double>(options_.idle_timeout).count();
+    CloseWithError(CloseReason::kIdleTimeout, wire::ErrorCode::kIdleTimeout,
+                   fmt::format("nothing received for {:g}s", secs));
+    return;
+  }
+  ArmIdle();
+}
+
+// ---- Closing ----
+
+void Connection::RecordClose(CloseReason reason, std::string detail) {
+  close_reason_ = reason;
+  close_detail_ = std::move(detail);
+  if (IsAbnormalClose(reason)) {
+    MSGC_LOG_WARN("closing {} ({}): {}: {}", name_, remote_,
+                  CloseReasonName(reason), close_detail_);
+  } else {
+    MSGC_LOG_INFO("closing {} ({}): {}: {}", name_, remote_,
+                  CloseReasonName(reason), close_detail_);
+  }
+  keepalive_timer_.cancel();
+  idle_timer_.cancel();
+  // The owner usually drops its reference in OnClose; doing that from a
+  // posted handler means the connection is never destroyed while one of its
+  // own member functions is still on the stack.
+  ConnectionHandler* handler = std::exchange(handler_, nullptr);
+  if (handler != nullptr) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), handler] {
+      handler->OnClose(*self);
+    });
+  }
+}
+
+void Connection::Close(CloseReason reason, std::string detail) {
+  if (state_ == State::kClosed) return;
+  if (state_ == State::kOpen) RecordClose(reason, std::move(detail));
+  state_ = State::kClosed;
+  queue_.clear();
+  head_offset_ = 0;
+  CloseSocket();
+}
+
+void Connection::CloseAfterFlush(CloseReason reason, std::string detail,
+                                 FramePtr last) {
+  if (state_ != State::kOpen) return;
+  RecordClose(reason, std::move(detail));
+  state_ = State::kClosing;
+  // Best effort: a final frame is only worth queueing if the queue is not
+  // the problem.
+  if (last != nullptr && queue_.size() < options_.max_backlog) {
+    queue_.push_back(std::move(last));
+  }
+  idle_timer_.expires_after(kCloseLinger);
+  idle_timer_.async_wait(
+      [self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->state_ == State::kClosed) return;
+        self->state_ = State::kClosed;
+        self->queue_.clear();
+        self->CloseSocket();
+      });
+  ScheduleFlush();
+}
+
+void Connection::CloseWithError(CloseReason reason, wire::ErrorCode code,
+                                std::string detail, wire::FrameType request) {
+  auto frame = std::make_shared<std::string>();
+  wire::Error e;
+  e.code = code;
+  e.fatal = true;
+  e.request = request;
+  e.text = detail;
+  wire::EncodeError(e, frame.get());
+  CloseAfterFlush(reason, std::move(detail), std::move(frame));
+}
+
+void Connection::HalfCloseAndDrain() {
+  if (draining_) return;
+  draining_ = true;
+  std::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (ec) {
+    state_ = State::kClosed;
+    CloseSocket();
+    return;
+  }
+  // Closing with unread input would make the kernel send a reset, which can
+  // destroy the final frame before the other side reads it; read until the
+  // other side closes too (bounded by the linger timer).
+  if (!reading_) StartDrainRead();
+}
+
+void Connection::StartDrainRead() {
+  if (state_ == State::kClosed) return;
+  if (drain_buf_ == nullptr)
+    drain_buf_ = std::make_unique<std::array<char, 4096>>();
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(*drain_buf_),
+      [self = shared_from_this()](const std::error_code& ec, size_t n) {
+        self->OnRead(ec, n);
+      });
+}
+
+void Connection::CloseSocket() {
+  state_ = State::kClosed;
+  keepalive_timer_.cancel();
+  idle_timer_.cancel();
+  std::error_code ec;
+  if (socket_.is_open()) {
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+  }
+}
+
+}  // namespace msgc::net

@@ -1,0 +1,231 @@
+// Connection: one framed msgc TCP connection, the single connection type used
+// by client sessions and (later) server-to-server peer links.
+//
+// A Connection owns its asio socket, a wire::FrameDecoder for the input and a
+// bounded queue of output frames. Output frames are immutable shared buffers
+// (`std::shared_ptr<const std::string>`): a fan-out encodes a frame once and
+// enqueues the same buffer on every recipient's connection, so there is no
+// per-recipient copy. Queued frames are written with gather writes: one
+// async_write_some (sendmsg with an iovec array) carries up to
+// kMaxIovecsPerWrite frames, and a write is started at most once per loop turn
+// (Send() only posts a flush), never one syscall per message.
+//
+// Reading is fair: at most `messages_per_iter` frames are handed to the owner
+// per read callback; if more are buffered the rest is processed from a posted
+// handler so that other connections run in between.
+//
+// Timers: a NOOP is sent every `keepalive_interval`; the connection is closed
+// (kIdleTimeout, after a fatal ERROR IDLE_TIMEOUT) when nothing was received
+// for `idle_timeout`. Zero disables either.
+//
+// Closing: every close records a CloseReason and a detail string, logs
+// "closing NAME (REMOTE): REASON: DETAIL" (INFO for normal closes, WARNING for
+// abnormal ones) and then notifies the owner with ConnectionHandler::OnClose
+// from a *posted* handler, never from inside one of the connection's own
+// callbacks. After OnClose the connection never calls its handler again.
+//
+// Ownership: always held by std::shared_ptr (Create()). The owner keeps one
+// reference; every pending asynchronous operation keeps another, so the
+// object stays alive until its last completion handler has run, even after
+// the owner dropped it (e.g. while a final ERROR frame is being flushed). The
+// handler passed to Create() must outlive the io_context's run.
+//
+// Thread-safety: none. Every method must be called on the thread running the
+// io_context that owns the socket (the server has exactly one such thread).
+#ifndef MSGC_NET_CONNECTION_H_
+#define MSGC_NET_CONNECTION_H_
+
+#include <array>
+#include <asio.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "wire/frame.h"
+
+namespace msgc::net {
+
+// Why a connection was closed. Logged, and visible to tests through logs.
+enum class CloseReason {
+  kNone = 0,       // still open
+  kPeerClosed,     // the other side closed (EOF) without GOODBYE
+  kGoodbye,        // the other side said GOODBYE
+  kProtocolError,  // malformed or unexpected frame
+  kSlowConsumer,   // output queue passed max_backlog
+  kIdleTimeout,    // nothing received for idle_timeout
+  kIoError,        // a socket error
+  kRefused,        // handshake refused (bad name, name in use, version...)
+  kShutdown,       // this process is shutting down
+};
+
+// "peer closed", "goodbye", "protocol error", "slow consumer", ...
+std::string_view CloseReasonName(CloseReason reason);
+// True for reasons that indicate a problem (logged at WARNING).
+bool IsAbnormalClose(CloseReason reason);
+
+// Limits of the connection machinery that are not configuration.
+inline constexpr size_t kMaxIovecsPerWrite = 64;  // frames per gather write
+inline constexpr size_t kReadChunk = 64 * 1024;   // bytes per read, at least
+// How long a closing connection may take to flush its last frames and see
+// the other side's FIN before the socket is closed anyway.
+inline constexpr std::chrono::milliseconds kCloseLinger{2000};
+
+// Tunables, mostly from msgc_server options. Durations of zero disable.
+struct ConnectionOptions {
+  std::chrono::milliseconds keepalive_interval{5000};
+  std::chrono::milliseconds idle_timeout{30000};
+  size_t max_backlog = 5000;  // frames queued before kSlowConsumer
+  size_t messages_per_iter = 20;
+  // SO_SNDBUF (0 = OS default). SO_RCVBUF with the same value is the
+  // creator's job, before the handshake (see Listener::Open).
+  uint32_t tcpbuf_size = 131072;
+  uint32_t max_body = wire::kMaxControlBody;  // larger frames: OnTooLarge
+};
+
+class Connection;
+
+// What the owner of a connection implements. All calls happen on the loop
+// thread, one at a time.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  // A complete frame. `frame.body` is valid only during the call. The
+  // handler may call any method of `conn`, including the Close* ones.
+  virtual void OnFrame(Connection& conn, const wire::Frame& frame) = 0;
+  // A frame whose body is larger than max_body; its body is being discarded
+  // as it arrives. The connection stays usable unless the handler closes it.
+  virtual void OnTooLarge(Connection& conn,
+                          const wire::FrameHeader& header) = 0;
+  // The connection was closed (see conn.close_reason()). Called exactly once,
+  // from a posted handler; the owner may drop its reference here.
+  virtual void OnClose(Connection& conn) = 0;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using FramePtr = std::shared_ptr<const std::string>;
+
+  // `handler` is not owned and must outlive the connection's activity.
+  static std::shared_ptr<Connection> Create(asio::ip::tcp::socket socket,
+                                            uint64_t id,
+                                            const ConnectionOptions& options,
+                                            ConnectionHandler* handler);
+  ~Connection();
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Applies socket options, starts reading and the timers.
+  void Start();
+
+  // Queues one whole encoded frame. Closes the connection with kSlowConsumer
+  // if the queue then holds more than max_backlog frames. Ignored unless
+  // the connection is open.
+  void Send(FramePtr frame);
+
+  // Closes at once: queued output is dropped, the socket closed.
+  void Close(CloseReason reason, std::string detail);
+  // Stops reading, queues `last` (if not null and the queue has room), flushes
+  // the queue, half-closes and waits (at most kCloseLinger) for the other
+  // side's FIN before closing, so that `last` is not lost to a TCP reset.
+  void CloseAfterFlush(CloseReason reason, std::string detail,
+                       FramePtr last = nullptr);
+  // CloseAfterFlush with a fatal ERROR frame (`request` = offending type).
+  void CloseWithError(CloseReason reason, wire::ErrorCode code,
+                      std::string detail,
+                      wire::FrameType request = wire::FrameType::kError);
+
+  // Hands the connection to another owner (e.g. the server accepted it and,
+  // after a peer HELLO, passes it to the mesh). Takes effect for the next
+  // callback, including the remaining buffered frames when called from
+  // OnFrame. Ignored once the connection is closing (OnClose then goes to
+  // the handler that was current at the close). `handler` is not owned.
+  void set_handler(ConnectionHandler* handler) {
+    if (state_ == State::kOpen) handler_ = handler;
+  }
+
+  // Applies new options to a live connection (timers re-armed, socket
+  // buffers resized, decoder limit changed for frames not yet started).
+  void SetOptions(const ConnectionOptions& options);
+  const ConnectionOptions& options() const { return options_; }
+
+  uint64_t id() const { return id_; }
+  // Name used in logs: "#a#n1" once known, else "-".
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  // The remote endpoint as "ip:port" ("[v6]:port").
+  const std::string& remote() const { return remote_; }
+
+  bool is_open() const { return state_ == State::kOpen; }
+  CloseReason close_reason() const { return close_reason_; }
+  const std::string& close_detail() const { return close_detail_; }
+
+  size_t queued_frames() const { return queue_.size(); }
+
+  // An opaque pointer for the owner (e.g. its Session); not owned.
+  void* context() const { return context_; }
+  void set_context(void* context) { context_ = context; }
+
+  // The shared NOOP frame, encoded once per process.
+  static const FramePtr& NoopFrame();
+
+ private:
+  enum class State { kOpen, kClosing, kClosed };
+
+  Connection(asio::ip::tcp::socket socket, uint64_t id,
+             const ConnectionOptions& options, ConnectionHandler* handler);
+
+  void ApplySocketOptions();
+  void StartRead();
+  void OnRead(const std::error_code& ec, size_t n);
+  void ProcessInput();
+  void ScheduleFlush();
+  void StartWrite();
+  void OnWrite(const std::error_code& ec, size_t n);
+  void ArmKeepalive();
+  void ArmIdle();
+  void OnIdleTimer();
+  // Records the reason, logs it and posts OnClose. Only the first call counts.
+  void RecordClose(CloseReason reason, std::string detail);
+  // kClosing and the queue is empty: FIN, then drain input until EOF.
+  void HalfCloseAndDrain();
+  void StartDrainRead();
+  void CloseSocket();
+
+  asio::ip::tcp::socket socket_;
+  const uint64_t id_;
+  ConnectionOptions options_;
+  ConnectionHandler* handler_;  // null after OnClose was posted
+  void* context_ = nullptr;
+  std::string name_ = "-";
+  std::string remote_;
+
+  State state_ = State::kOpen;
+  CloseReason close_reason_ = CloseReason::kNone;
+  std::string close_detail_;
+
+  wire::FrameDecoder decoder_;
+  bool reading_ = false;         // an async read is pending
+  bool process_posted_ = false;  // ProcessInput is posted
+  std::chrono::steady_clock::time_point last_receive_;
+
+  // Output. `queue_[0]` has been written up to `head_offset_` bytes.
+  std::deque<FramePtr> queue_;
+  size_t head_offset_ = 0;
+  bool writing_ = false;       // an async write is pending
+  bool flush_posted_ = false;  // StartWrite is posted
+  std::array<asio::const_buffer, kMaxIovecsPerWrite> iov_;
+  bool draining_ = false;  // half-closed, discarding input until EOF
+  std::unique_ptr<std::array<char, 4096>> drain_buf_;
+
+  asio::steady_timer keepalive_timer_;
+  asio::steady_timer idle_timer_;  // idle timeout; linger while closing
+};
+
+}  // namespace msgc::net
+
+#endif  // MSGC_NET_CONNECTION_H_

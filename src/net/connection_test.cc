@@ -1,0 +1,222 @@
+// Connection and Listener over real loopback sockets inside one io_context.
+#include "net/connection.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "net/listener.h"
+
+namespace msgc::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Recorder : ConnectionHandler {
+  void OnFrame(Connection&, const wire::Frame& f) override {
+    frames.emplace_back(reinterpret_cast<const char*>(f.body.data()),
+                        f.body.size());
+    types.push_back(f.header.type);
+  }
+  void OnTooLarge(Connection&, const wire::FrameHeader& h) override {
+    too_large.push_back(h.body_len);
+  }
+  void OnClose(Connection& c) override {
+    ++closes;
+    reason = c.close_reason();
+    detail = c.close_detail();
+    if (on_close) on_close();
+  }
+  std::vector<std::string> frames;
+  std::vector<wire::FrameType> types;
+  std::vector<uint32_t> too_large;
+  int closes = 0;
+  CloseReason reason = CloseReason::kNone;
+  std::string detail;
+  std::function<void()> on_close;
+};
+
+// A server Connection (under test) and the raw client socket talking to it.
+class ConnectionTest : public ::testing::Test {
+ protected:
+  void Open(const ConnectionOptions& options) {
+    auto listener = Listener::Create(io_);
+    ASSERT_TRUE(
+        listener
+            ->Open(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0))
+            .ok());
+    listener->Start([&](asio::ip::tcp::socket s) {
+      conn_ = Connection::Create(std::move(s), 1, options, &rec_);
+      conn_->Start();
+    });
+    client_.connect(listener->local_endpoint());
+    RunUntil([&] { return conn_ != nullptr; });
+    listener->Close();
+  }
+  // Runs the loop until `done` (bounded).
+  void RunUntil(const std::function<bool()>& done,
+                std::chrono::milliseconds limit = 3000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      io_.run_for(5ms);
+      io_.restart();
+    }
+    ASSERT_TRUE(done());
+  }
+  // Reads whatever the client socket has, without blocking.
+  std::string ClientRead() {
+    std::string out;
+    client_.non_blocking(true);
+    char buf[65536];
+    std::error_code ec;
+    for (;;) {
+      size_t n = client_.read_some(asio::buffer(buf), ec);
+      if (ec || n == 0) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+
+  asio::io_context io_;
+  asio::ip::tcp::socket client_{io_};
+  std::shared_ptr<Connection> conn_;
+  Recorder rec_;
+};
+
+std::string JoinFrame(std::string_view group) {
+  std::string f;
+  wire::EncodeJoin(wire::Join{group, ""}, &f);
+  return f;
+}
+
+TEST_F(ConnectionTest, DeliversFramesSplitAnywhere) {
+  Open({});
+  std::string bytes = JoinFrame("a") + JoinFrame("bb") + JoinFrame("ccc");
+  for (char c : bytes) asio::write(client_, asio::buffer(&c, 1));
+  RunUntil([&] { return rec_.frames.size() == 3; });
+  EXPECT_EQ(rec_.types[2], wire::FrameType::kJoin);
+}
+
+TEST_F(ConnectionTest, SharedFramesAreWrittenInOrder) {
+  Open({});
+  std::string expected;
+  for (int i = 0; i < 1000; ++i) {
+    auto f = std::make_shared<std::string>(JoinFrame(std::to_string(i)));
+    expected += *f;
+    conn_->Send(f);
+  }
+  std::string got;
+  RunUntil([&] {
+    got += ClientRead();
+    return got.size() >= expected.size();
+  });
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(conn_->queued_frames(), 0u);
+}
+
+TEST_F(ConnectionTest, BacklogOverflowClosesAsSlowConsumer) {
+  ConnectionOptions o;
+  o.max_backlog = 3;
+  Open(o);
+  auto f = std::make_shared<const std::string>(JoinFrame("x"));
+  // Four frames queued within one loop turn (the flush is only posted).
+  for (int i = 0; i < 4; ++i) conn_->Send(f);
+  EXPECT_FALSE(conn_->is_open());
+  EXPECT_EQ(conn_->close_reason(), CloseReason::kSlowConsumer);
+  EXPECT_EQ(conn_->close_detail(), "4 frames queued > max_backlog 3");
+  EXPECT_EQ(rec_.closes, 0);  // OnClose is posted, never re-entrant
+  RunUntil([&] { return rec_.closes == 1; });
+  EXPECT_EQ(rec_.reason, CloseReason::kSlowConsumer);
+}
+
+TEST_F(ConnectionTest, OwnerMayDropConnectionInOnClose) {
+  Open({});
+  rec_.on_close = [&] { conn_.reset(); };
+  client_.close();
+  RunUntil([&] { return rec_.closes == 1; });
+  EXPECT_EQ(rec_.reason, CloseReason::kPeerClosed);
+  EXPECT_EQ(conn_, nullptr);
+}
+
+TEST_F(ConnectionTest, MalformedInputSendsBadFrameAndCloses) {
+  Open({});
+  const unsigned char bad[8] = {0, 0, 0, 0, 0x99, 0, 0, 0};  // unknown type
+  asio::write(client_, asio::buffer(bad, 8));
+  RunUntil([&] { return rec_.closes == 1; });
+  EXPECT_EQ(rec_.reason, CloseReason::kProtocolError);
+  std::string got;
+  RunUntil([&] {
+    got += ClientRead();
+    return got.size() >= wire::kHeaderSize;
+  });
+  EXPECT_EQ(static_cast<uint8_t>(got[4]),
+            static_cast<uint8_t>(wire::FrameType::kError));
+}
+
+TEST_F(ConnectionTest, MessagesPerIterYieldsButDeliversAll) {
+  ConnectionOptions o;
+  o.messages_per_iter = 2;
+  Open(o);
+  std::string bytes;
+  for (int i = 0; i < 50; ++i) bytes += JoinFrame(std::to_string(i));
+  asio::write(client_, asio::buffer(bytes));
+  RunUntil([&] { return rec_.frames.size() == 50; });
+}
+
+TEST_F(ConnectionTest, OversizedSendIsSkipped) {
+  ConnectionOptions o;
+  o.max_body = 100;
+  Open(o);
+  std::string big;
+  const std::string_view g[] = {"g"};
+  wire::EncodeSend(wire::Service::kFifo, 0, 1, g, std::string(1000, 'x'), &big);
+  asio::write(client_, asio::buffer(big + JoinFrame("after")));
+  RunUntil([&] { return rec_.frames.size() == 1; });
+  ASSERT_EQ(rec_.too_large.size(), 1u);
+  EXPECT_TRUE(conn_->is_open());
+}
+
+TEST_F(ConnectionTest, KeepaliveAndIdleTimeout) {
+  ConnectionOptions o;
+  o.keepalive_interval = 20ms;
+  o.idle_timeout = 150ms;
+  Open(o);
+  std::string got;
+  RunUntil([&] {
+    got += ClientRead();
+    return rec_.closes == 1;
+  });
+  EXPECT_EQ(rec_.reason, CloseReason::kIdleTimeout);
+  // Several NOOPs (8-byte frames of type 4) came first.
+  ASSERT_GE(got.size(), 3 * wire::kHeaderSize);
+  EXPECT_EQ(got[4], static_cast<char>(wire::FrameType::kNoop));
+}
+
+TEST_F(ConnectionTest, SetHandlerHandsOverRemainingFrames) {
+  Open({});
+  Recorder second;
+  struct Switcher : ConnectionHandler {
+    Recorder* first;
+    Recorder* next;
+    void OnFrame(Connection& c, const wire::Frame& f) override {
+      first->OnFrame(c, f);
+      c.set_handler(next);  // e.g. the server handing a peer to the mesh
+    }
+    void OnTooLarge(Connection&, const wire::FrameHeader&) override {}
+    void OnClose(Connection& c) override { first->OnClose(c); }
+  } switcher;
+  switcher.first = &rec_;
+  switcher.next = &second;
+  conn_->set_handler(&switcher);
+  asio::write(client_,
+              asio::buffer(JoinFrame("a") + JoinFrame("b") + JoinFrame("c")));
+  RunUntil([&] { return second.frames.size() == 2; });
+  EXPECT_EQ(rec_.frames.size(), 1u);
+  client_.close();
+  RunUntil([&] { return second.closes == 1; });
+  EXPECT_EQ(rec_.closes, 0);
+}
+
+}  // namespace
+}  // namespace msgc::net

@@ -1,0 +1,46 @@
+// Session: the server-side state of one client connection (the "client"
+// kind of net::Connection; peer links will get their own kind).
+//
+// A session starts in kHandshake and becomes kActive after a good HELLO, when
+// it gets its private name "#<session>#<node>". The groups it joined are
+// recorded in the server's GroupTable under `id` (the table is the single
+// source of truth; GroupTable::GroupsOf(id) lists them).
+//
+// Ownership: the Server owns every Session (by unique_ptr, keyed by id) and
+// the Session holds one reference to its Connection; the connection's
+// context() points back at the Session. The Server erases the Session in
+// ConnectionHandler::OnClose, after which the connection never calls back.
+//
+// Thread-safety: none; used only on the server's loop thread.
+#ifndef MSGC_SERVER_SESSION_H_
+#define MSGC_SERVER_SESSION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "net/connection.h"
+#include "server/group_table.h"
+
+namespace msgc::server {
+
+struct Session {
+  enum class State { kHandshake, kActive };
+
+  Session(MemberId id, std::shared_ptr<net::Connection> conn)
+      : id(id), conn(std::move(conn)) {}
+
+  const MemberId id;
+  const std::shared_ptr<net::Connection> conn;
+  State state = State::kHandshake;
+  std::string name;          // session name ("a"), once active
+  std::string private_name;  // "#a#node", once active
+  // Fan-out de-duplication: the number of the last SEND this session was
+  // picked as a recipient of, so a message to several groups reaches it once
+  // without building a set per message.
+  uint64_t delivery_mark = 0;
+};
+
+}  // namespace msgc::server
+
+#endif  // MSGC_SERVER_SESSION_H_
