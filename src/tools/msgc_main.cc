@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "base/log.h"
+#include "bench/msgc_bench_cli.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
@@ -63,6 +64,13 @@ int main(int argc, char** argv) {
   CLI::Option* o_message =
       send_cmd->add_option("MESSAGE", message, "the message (default: stdin)");
 
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench", "measure the bus: run a subscriber or a publisher role");
+  msgc::bench::BenchSubOptions bench_sub;
+  msgc::bench::BenchPubOptions bench_pub;
+  msgc::bench::BenchCommands bench =
+      msgc::bench::AddBenchCommands(bench_cmd, &bench_sub, &bench_pub);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -75,6 +83,18 @@ int main(int argc, char** argv) {
                               : msgc::DebugLevel::kError);
 
   if (*listen_cmd) return msgc::tools::RunListen(global, listen);
+  if (*bench_cmd) {
+    // The roles print their report on stdout; library logs stay at ERROR
+    // so that they never mix into the JSON.
+    if (!global.servers.empty()) {
+      bench_sub.servers = global.servers;
+      bench_pub.servers = global.servers;
+    }
+    bench_sub.name = global.name;
+    bench_pub.name = global.name;
+    if (*bench.sub) return msgc::bench::RunBenchSub(bench_sub);
+    return msgc::bench::RunBenchPub(bench_pub);
+  }
   if (agreed) send.service = msgc::Service::kAgreed;
   if (safe) send.service = msgc::Service::kSafe;
   if (o_message->count() > 0) send.message = message;
