@@ -149,12 +149,15 @@ TEST_F(HandshakeTest, SecondHelloIsUnexpected) {
   EXPECT_TRUE(c.ExpectClosed());
 }
 
-TEST_F(HandshakeTest, PeerRoleIsNotAllowedYet) {
+TEST_F(HandshakeTest, PeerRoleFromANonPeerIsRefused) {
+  // Peer HELLOs are handed to the mesh, which refuses names not in `peers`.
   RawClient c;
   Connect(&c);
   ASSERT_TRUE(c.SendHello("n2", 1, 1, wire::Role::kPeer).ok());
   EXPECT_TRUE(c.ExpectErrorCode(ErrorCode::kNotAllowed, true));
   EXPECT_TRUE(c.ExpectClosed());
+  EXPECT_TRUE(d_->WaitForLog("refusing peer 'n2' from 127.0.0.1:"));
+  EXPECT_TRUE(d_->WaitForLog("'n2' is not a peer"));
 }
 
 TEST_F(HandshakeTest, GoodbyeClosesTheConnection) {

@@ -211,6 +211,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   void OnItem(Link& l, const wire::Frame& frame);
   void OnClock(Link& l, const wire::Frame& frame);
   void KeepEarly(Link& l, const wire::Frame& frame);
+  static std::string FrameBytes(const wire::Frame& frame);
   void Stamp(wire::Service service, uint8_t kind, std::string body);
   void ScheduleDeliver();
   void Deliver();
@@ -298,6 +299,11 @@ class Mesh::Impl : public net::ConnectionHandler,
     std::vector<std::pair<Link*, std::string>> early;
   };
   std::optional<Pending> pending_;
+  // ITEM/CLOCK frames of a newer configuration whose INSTALL has not
+  // arrived yet: a member that installed first may send them before the
+  // coordinator's INSTALL reaches us over another link. Moved into
+  // pending_->early when that INSTALL comes; dropped at the next install.
+  std::vector<std::tuple<Link*, uint64_t, std::string>> future_;
 };
 
 // ---------------------------------------------------------------------------
@@ -1171,7 +1177,12 @@ void Mesh::Impl::OnItem(Link& l, const wire::Frame& frame) {
     KeepEarly(l, frame);
     return;
   }
-  if (item.conf_id != conf_id_) return;  // an old configuration's
+  if (item.conf_id != conf_id_) {
+    if (state_ != State::kOperational && item.conf_id > conf_id_) {
+      future_.emplace_back(&l, item.conf_id, FrameBytes(frame));
+    }
+    return;  // else an old configuration's
+  }
   int idx = MemberIndex(l.spec.name);
   if (idx < 0 || members_[idx].inc != l.peer_inc) return;
   StoreItem(idx, item);
@@ -1192,7 +1203,12 @@ void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
     KeepEarly(l, frame);
     return;
   }
-  if (c.conf_id != conf_id_) return;
+  if (c.conf_id != conf_id_) {
+    if (state_ != State::kOperational && c.conf_id > conf_id_) {
+      future_.emplace_back(&l, c.conf_id, FrameBytes(frame));
+    }
+    return;
+  }
   int idx = MemberIndex(l.spec.name);
   if (idx < 0 || members_[idx].inc != l.peer_inc) return;
   ConfMember& m = members_[idx];
@@ -1206,6 +1222,10 @@ void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
 // Keeps a copy of an ITEM/CLOCK frame of the configuration being installed
 // (a member that finished its flush first may already use it).
 void Mesh::Impl::KeepEarly(Link& l, const wire::Frame& frame) {
+  pending_->early.emplace_back(&l, FrameBytes(frame));
+}
+
+std::string Mesh::Impl::FrameBytes(const wire::Frame& frame) {
   std::string bytes;
   bytes.reserve(wire::kHeaderSize + frame.body.size());
   const uint32_t len = static_cast<uint32_t>(frame.body.size());
@@ -1216,7 +1236,7 @@ void Mesh::Impl::KeepEarly(Link& l, const wire::Frame& frame) {
   bytes.append(2, '\0');
   bytes.append(reinterpret_cast<const char*>(frame.body.data()),
                frame.body.size());
-  pending_->early.emplace_back(&l, std::move(bytes));
+  return bytes;
 }
 
 uint64_t Mesh::Impl::Bound() const {
@@ -1681,6 +1701,10 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
                 options_.self, conf_id, by.coordinator,
                 JoinNames(p.moving_together));
   pending_ = std::move(p);
+  for (auto& [lp, id, bytes] : future_) {
+    if (id == conf_id) pending_->early.emplace_back(lp, std::move(bytes));
+  }
+  future_.clear();
   TryCompleteInstall();
 }
 

@@ -3,7 +3,9 @@
 //   msgcd [-c FILE] [--node NAME] [--check-config] [--debug-level LEVEL]
 //
 // Without -c the embedded default configuration is used (a single node on
-// 127.0.0.1:4809). SIGHUP reloads FILE; SIGINT/SIGTERM shut down gracefully
+// 127.0.0.1:4809). With `peers` the node is found in them (identity.h:
+// --node, else the host name, else a local address); msgcd refuses to start
+// if it is not there. SIGHUP reloads FILE; SIGINT/SIGTERM shut down gracefully
 // and exit 0. Once listening, one line
 //   msgcd: node NAME listening on ADDR[, ADDR...]
 // is printed to stderr whatever the debug level (tests wait for it).
@@ -19,19 +21,10 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "net/endpoint.h"
+#include "server/identity.h"
 #include "server/server.h"
 
 namespace {
-
-std::string ShortHostName() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') {
-    return "localhost";
-  }
-  std::string name(buf);
-  if (size_t dot = name.find('.'); dot != std::string::npos) name.resize(dot);
-  return name;
-}
 
 bool ValidNodeName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
@@ -60,7 +53,9 @@ int main(int argc, char** argv) {
   bool check_config = false;
   std::string debug_level_text;
   app.add_option("-c,--config", config_path, "configuration file");
-  app.add_option("--node", node, "node name (default: short host name)");
+  app.add_option("--node", node,
+                 "node name: a key of peers (default: found by host name "
+                 "or address; without peers the short host name)");
   app.add_flag("--check-config", check_config,
                "validate the configuration and exit (1 on errors)");
   app.add_option("--debug-level", debug_level_text,
@@ -97,7 +92,15 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (node.empty()) node = ShortHostName();
+  msgc::server::Identity identity;
+  if (msgc::Status s = msgc::server::ResolveIdentity(
+          config->server.peers, config->server.port,
+          msgc::server::SystemIdentityInput(node), &identity);
+      !s.ok()) {
+    std::fprintf(stderr, "msgcd: %s\n", s.message().c_str());
+    return 1;
+  }
+  node = identity.node;
   if (!ValidNodeName(node)) {
     std::fprintf(stderr,
                  "msgcd: bad node name '%s' (1..64 of [A-Za-z0-9_.-])\n",

@@ -1,11 +1,13 @@
 #include "server/server.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <span>
 #include <utility>
 
 #include "net/endpoint.h"
@@ -23,6 +25,15 @@ std::chrono::milliseconds ToMillis(double seconds) {
 uint32_t ClampU32(uint64_t v) {
   return static_cast<uint32_t>(
       std::min<uint64_t>(v, std::numeric_limits<uint32_t>::max()));
+}
+
+// A 64-bit mixing function (splitmix64's finaliser): deterministic and
+// well spread, for view epochs.
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
 }
 
 // Session names: 1..64 bytes of [A-Za-z0-9_.-] (docs/protocol.md §1).
@@ -88,7 +99,10 @@ Server::Server(asio::io_context& io, ServerIdentity identity,
       config_path_(std::move(config_path)),
       conn_options_(ConnectionOptionsFor(config_->server)),
       max_message_size_(config_->server.max_message_size),
-      groups_(identity_.incarnation) {}
+      // The epoch is set when the first configuration's state exchange
+      // completes (FinishSync), before any view is made.
+      groups_(0),
+      submit_timer_(io) {}
 
 Server::~Server() = default;
 
@@ -104,10 +118,52 @@ net::ConnectionOptions Server::ConnectionOptionsFor(
   return o;
 }
 
+Status MeshOptionsFor(const config::Config& config, const ServerIdentity& id,
+                      const net::ConnectionOptions& link,
+                      mesh::MeshOptions* out) {
+  const config::ServerOptions& s = config.server;
+  mesh::MeshOptions o;
+  o.self = id.node;
+  o.incarnation = id.incarnation;
+  o.link = link;
+  // ITEM frames carry a whole DELIVER frame plus the item and mesh headers.
+  o.link.max_body = ClampU32(uint64_t{link.max_body} + 4096);
+  o.connect_timeout = ToMillis(s.connect_timeout);
+  o.reconnect_interval = ToMillis(s.reconnect_interval);
+  bool self_found = false;
+  for (const config::Peer& p : s.peers) {
+    o.peers.push_back(mesh::PeerSpec{p.name, p.host, p.port.value_or(s.port)});
+    if (p.name == id.node) self_found = true;
+  }
+  if (s.peers.empty()) {
+    // A configuration of one; the address is never dialled.
+    o.peers.push_back(mesh::PeerSpec{id.node, "127.0.0.1", s.port});
+  } else if (!self_found) {
+    return Status::InvalidArgument(
+        fmt::format("node {} is not in peers", id.node));
+  }
+  *out = std::move(o);
+  return Status::OK();
+}
+
 Status Server::Start() {
   if (!debug_level_override_) SetDebugLevel(config_->server.debug_level);
-  return BindListeners(EffectiveListen(*config_), config_->server.tcpbuf_size,
-                       /*all_or_nothing=*/true);
+  if (Status s =
+          MeshOptionsFor(*config_, identity_, conn_options_, &mesh_options_);
+      !s.ok()) {
+    return s;
+  }
+  Status s =
+      BindListeners(EffectiveListen(*config_), config_->server.tcpbuf_size,
+                    /*all_or_nothing=*/true);
+  if (!s.ok()) return s;
+  mesh_ = std::make_unique<mesh::Mesh>(io_, mesh_options_, this);
+  s = mesh_->Start();
+  if (!s.ok()) {
+    for (BoundListener& b : listeners_) b.listener->Close();
+    listeners_.clear();
+  }
+  return s;
 }
 
 Status Server::BindListeners(
@@ -216,10 +272,21 @@ void Server::ApplyConfig(std::shared_ptr<const config::Config> config) {
     session->conn->SetOptions(conn_options_);
   }
   // Listeners: re-bound where the addresses changed; connections stay up.
-  // Peers, connect_timeout and reconnect_interval are only stored until the
-  // mesh uses them.
   BindListeners(EffectiveListen(*config), s.tcpbuf_size,
                 /*all_or_nothing=*/false);
+  // Peers and link timing. The node name cannot change at runtime, so a
+  // peers list without this server is refused (the old one stays).
+  mesh::MeshOptions mo;
+  if (Status st = MeshOptionsFor(*config, identity_, conn_options_, &mo);
+      !st.ok()) {
+    MSGC_LOG_ERROR("reload: {}; keeping the running peers", st.message());
+  } else if (mesh_ != nullptr) {
+    if (Status u = mesh_->UpdateOptions(mo); !u.ok()) {
+      MSGC_LOG_ERROR("reload: {}; keeping the running peers", u.message());
+    } else {
+      mesh_options_ = std::move(mo);
+    }
+  }
   config_ = std::move(config);
 }
 
@@ -229,6 +296,11 @@ void Server::Shutdown() {
   MSGC_LOG_INFO("shutting down: closing {} connections", sessions_.size());
   for (BoundListener& b : listeners_) b.listener->Close();
   listeners_.clear();
+  // BYE tells the peers at once that our members are gone (they remove them
+  // with cause `network`), instead of after idle_timeout.
+  if (mesh_ != nullptr) mesh_->Stop();
+  submit_timer_.cancel();
+  pending_submits_.clear();
   for (auto& [id, session] : sessions_) {
     session->conn->CloseWithError(net::CloseReason::kShutdown,
                                   ErrorCode::kShuttingDown,
@@ -241,9 +313,12 @@ void Server::Shutdown() {
 void Server::OnAccept(asio::ip::tcp::socket socket) {
   if (shutting_down_) return;
   const MemberId id = ++next_id_;
+  std::error_code ec;
+  const asio::ip::tcp::endpoint remote = socket.remote_endpoint(ec);
   auto conn =
       net::Connection::Create(std::move(socket), id, conn_options_, this);
   auto session = std::make_unique<Session>(id, conn);
+  session->remote_endpoint = remote;
   conn->set_context(session.get());
   MSGC_LOG_DEBUG("connection {} from {}", id, conn->remote());
   sessions_.emplace(id, std::move(session));
@@ -259,11 +334,11 @@ void Server::OnClose(net::Connection& conn) {
                   net::CloseReasonName(conn.close_reason()),
                   conn.close_detail());
     by_name_.erase(s.private_name);
-    const std::vector<ViewChange> changes =
-        groups_.RemoveMember(s.id, wire::Cause::kDisconnect);
-    if (!shutting_down_) {
-      for (const ViewChange& c : changes) Publish(c);
-    }
+    // The other members learn it from the delivered DISCONNECT. (When
+    // shutting down the peers learn it from our BYE.)
+    SubmitItem(ItemKind::kDisconnect,
+               EncodeMemberItem(ItemKind::kDisconnect,
+                                MemberItem{s.private_name, s.id, {}, {}}));
   }
   // Drops the session and its connection reference; the connection itself
   // lives on until its pending operations (if any) have completed.
@@ -350,9 +425,13 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
                      wire::kProtocolVersion));
     return;
   }
+  if (hello.role == wire::Role::kPeer) {
+    HandOverToMesh(s, hello);  // `s` is gone after this
+    return;
+  }
   if (hello.role != wire::Role::kClient) {
     Fail(s, net::CloseReason::kRefused, ErrorCode::kNotAllowed,
-         FrameType::kHello, "server links are not supported by this server");
+         FrameType::kHello, "unknown role");
     return;
   }
   std::string name;
@@ -401,6 +480,25 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
   s.conn->Send(std::move(frame_out));
   MSGC_LOG_INFO("client {} connected from {} ({})", s.private_name,
                 s.conn->remote(), hello.software);
+  // Makes the private name known cluster-wide (unicast from other servers).
+  SubmitItem(ItemKind::kConnect,
+             EncodeMemberItem(ItemKind::kConnect,
+                              MemberItem{s.private_name, s.id, {}, {}}));
+}
+
+void Server::HandOverToMesh(Session& s, const wire::Hello& hello) {
+  std::shared_ptr<net::Connection> conn = s.conn;
+  const asio::ip::tcp::endpoint remote = s.remote_endpoint;
+  // From the next callback on (including frames already buffered) the
+  // connection talks to the mesh; the mesh checks the name and the source
+  // address and refuses non-peers with a logged reason.
+  conn->set_context(nullptr);
+  conn->set_handler(mesh_->link_handler());
+  // Accepted with the client options; a peer link carries ITEM frames that
+  // are larger than the largest SEND by the item headers.
+  conn->SetOptions(mesh_options_.link);
+  sessions_.erase(s.id);
+  mesh_->AdoptInbound(conn, hello, remote);
 }
 
 std::string Server::GenerateName() {
@@ -422,12 +520,14 @@ void Server::HandleJoin(Session& s, const wire::Frame& frame) {
               "group names are 1..255 bytes and do not start with '#'");
     return;
   }
-  std::optional<ViewChange> change =
-      groups_.Join(join.group, s.id, s.private_name, join.capabilities);
-  if (!change) return;  // already a member: joins are idempotent
-  MSGC_LOG_DEBUG("{} joined {} (view {})", s.private_name, join.group,
-                 change->view.ToString());
-  Publish(*change);
+  // Joins are idempotent: a repeated JOIN (even one still on its way
+  // through the mesh) changes nothing.
+  if (s.groups.contains(join.group)) return;
+  s.groups.emplace(join.group);
+  SubmitItem(ItemKind::kJoin,
+             EncodeMemberItem(ItemKind::kJoin,
+                              MemberItem{s.private_name, s.id, join.group,
+                                         join.capabilities}));
 }
 
 void Server::HandleLeave(Session& s, const wire::Frame& frame) {
@@ -442,15 +542,19 @@ void Server::HandleLeave(Session& s, const wire::Frame& frame) {
               "group names are 1..255 bytes and do not start with '#'");
     return;
   }
-  std::optional<ViewChange> change = groups_.Leave(leave.group, s.id);
-  if (!change) {
+  // Answered locally: `groups` includes joins not yet delivered, so a
+  // LEAVE right after a JOIN is valid and is ordered after it.
+  auto it = s.groups.find(leave.group);
+  if (it == s.groups.end()) {
     SendError(s, ErrorCode::kNotMember, FrameType::kLeave, 0, leave.group,
               "not a member of this group");
     return;
   }
-  MSGC_LOG_DEBUG("{} left {} (view {})", s.private_name, leave.group,
-                 change->view.ToString());
-  Publish(*change);
+  s.groups.erase(it);
+  SubmitItem(
+      ItemKind::kLeave,
+      EncodeMemberItem(ItemKind::kLeave,
+                       MemberItem{s.private_name, s.id, leave.group, {}}));
 }
 
 void Server::HandleSend(Session& s, const wire::Frame& frame) {
@@ -466,24 +570,18 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
                           send.data.size(), max_message_size_));
     return;
   }
-  const bool self_discard = (send.flags & wire::kSendSelfDiscard) != 0;
-  const uint64_t mark = ++delivery_mark_;
-  recipients_.clear();
-  auto add = [&](Session* r) {
-    if (r->delivery_mark == mark) return;  // already reached by another dest
-    r->delivery_mark = mark;
-    if (r == &s && self_discard) return;
-    recipients_.push_back(r);
-  };
+  // Destinations are checked here, against the replicated table (and our
+  // own sessions, whose CONNECT may still be on its way); the recipients are
+  // picked at delivery, by every server for its own sessions.
+  bool any = false;
   for (std::string_view dest : send.groups) {
     if (!dest.empty() && dest.front() == '#') {
-      auto it = by_name_.find(dest);
-      if (it == by_name_.end()) {
+      if (groups_.FindSession(dest) == nullptr && !by_name_.contains(dest)) {
         SendError(s, ErrorCode::kNoSuchRecipient, FrameType::kSend, send.msg_id,
                   dest, "no such private name is connected");
         continue;
       }
-      add(it->second);
+      any = true;
       continue;
     }
     if (!ValidGroupName(dest)) {
@@ -491,21 +589,34 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
                 "bad destination name");
       continue;
     }
-    if (const std::vector<GroupMember>* members = groups_.Members(dest)) {
-      for (const GroupMember& m : *members) {
-        if (Session* r = FindSession(m.id)) add(r);
-      }
-    }
+    any = true;
   }
-  if (recipients_.empty()) return;
-  // One encoding, shared by every recipient's output queue.
-  auto out = std::make_shared<std::string>();
-  out->reserve(wire::DeliverFrameSize(s.private_name, send.groups.raw().size(),
+  if (!any) return;
+  // One encoding of the DELIVER frame, carried by the item to every server.
+  std::string body;
+  body.reserve(kMessagePrefixSize +
+               wire::DeliverFrameSize(s.private_name, send.groups.raw().size(),
                                       send.data));
+  EncodeMessagePrefix(
+      s.id,
+      (send.flags & wire::kSendSelfDiscard) != 0 ? kMessageSelfDiscard : 0,
+      &body);
   wire::EncodeDeliver(send.service, send.flags, s.private_name, send.groups,
-                      send.data, out.get());
-  net::Connection::FramePtr shared = std::move(out);
-  for (Session* r : recipients_) r->conn->Send(shared);
+                      send.data, &body);
+  // `fifo` is ordered like `agreed` (docs/mesh.md §1); `safe` waits for
+  // stability.
+  const wire::Service service = send.service == wire::Service::kSafe
+                                    ? wire::Service::kSafe
+                                    : wire::Service::kAgreed;
+  if (!SubmitItem(ItemKind::kMessage, std::move(body), service)) {
+    // Never drop silently: the client learns why and reconnects later.
+    MSGC_LOG_WARN("{}: closing: server submit backlog over {} items",
+                  s.private_name, conn_options_.max_backlog);
+    s.conn->CloseWithError(
+        net::CloseReason::kSlowConsumer, ErrorCode::kSlowConsumer,
+        "server backlog full (configuration change in progress)",
+        FrameType::kSend);
+  }
 }
 
 // ---- Helpers ----
@@ -525,22 +636,36 @@ void Server::Fail(Session& s, net::CloseReason reason, ErrorCode code,
       std::move(frame));
 }
 
-void Server::Publish(const ViewChange& change) {
+Session* Server::LocalSession(const GroupMember& m) const {
+  if (m.node != identity_.node) return nullptr;
+  Session* r = FindSession(m.id);
+  // The sid alone would do within one process; the name check guards the
+  // table against a stale entry.
+  if (r == nullptr || r->private_name != m.name) return nullptr;
+  return r;
+}
+
+void Server::Publish(const ViewChange& change, uint8_t flags) {
   const std::vector<wire::Member> changed = ToWire(change.changed);
   if (!change.members.empty()) {
     const std::vector<wire::Member> members = ToWire(change.members);
-    auto frame = std::make_shared<std::string>();
-    wire::EncodeMembership(change.group, change.cause, 0, change.view, changed,
-                           members, frame.get());
-    net::Connection::FramePtr shared = std::move(frame);
+    net::Connection::FramePtr shared;
     for (const GroupMember& m : change.members) {
-      if (Session* r = FindSession(m.id)) r->conn->Send(shared);
+      Session* r = LocalSession(m);
+      if (r == nullptr) continue;
+      if (shared == nullptr) {  // encoded only if someone here needs it
+        auto frame = std::make_shared<std::string>();
+        wire::EncodeMembership(change.group, change.cause, flags, change.view,
+                               changed, members, frame.get());
+        shared = std::move(frame);
+      }
+      r->conn->Send(shared);
     }
   }
   if (change.cause == wire::Cause::kLeave) {
     // The leaver learns it is out with a SELF_LEAVE event and no members.
     for (const GroupMember& m : change.changed) {
-      Session* r = FindSession(m.id);
+      Session* r = LocalSession(m);
       if (r == nullptr) continue;
       auto frame = std::make_shared<std::string>();
       wire::EncodeMembership(change.group, wire::Cause::kLeave,
@@ -548,6 +673,361 @@ void Server::Publish(const ViewChange& change) {
                              {}, frame.get());
       r->conn->Send(std::move(frame));
     }
+  }
+}
+
+// ---- Submitting ----
+
+bool Server::SubmitItem(ItemKind kind, std::string body,
+                        wire::Service service) {
+  // After Stop the mesh takes nothing; the peers learn from our BYE.
+  if (shutting_down_ || mesh_ == nullptr) return true;
+  const uint8_t k = static_cast<uint8_t>(kind);
+  // Mesh::Submit refuses only while more than max_backlog items wait, and
+  // would consume the body; checking first keeps the body for the retry.
+  if (pending_submits_.empty() &&
+      mesh_->submit_queue() < mesh_options_.link.max_backlog) {
+    if (!mesh_->Submit(service, k, std::move(body))) {
+      MSGC_LOG_ERROR("mesh refused an item of kind {} (not running)", k);
+    }
+    return true;
+  }
+  pending_submits_.push_back(PendingSubmit{service, k, std::move(body)});
+  if (!submit_timer_armed_) {
+    submit_timer_armed_ = true;
+    submit_timer_.expires_after(std::chrono::milliseconds(5));
+    submit_timer_.async_wait([this](const std::error_code& ec) {
+      submit_timer_armed_ = false;
+      if (!ec) DrainSubmits();
+    });
+  }
+  return pending_submits_.size() <= conn_options_.max_backlog;
+}
+
+void Server::DrainSubmits() {
+  if (shutting_down_) return;
+  while (!pending_submits_.empty() &&
+         mesh_->submit_queue() < mesh_options_.link.max_backlog) {
+    PendingSubmit& p = pending_submits_.front();
+    mesh_->Submit(p.service, p.kind, std::move(p.body));
+    pending_submits_.pop_front();
+  }
+  if (!pending_submits_.empty() && !submit_timer_armed_) {
+    submit_timer_armed_ = true;
+    submit_timer_.expires_after(std::chrono::milliseconds(5));
+    submit_timer_.async_wait([this](const std::error_code& ec) {
+      submit_timer_armed_ = false;
+      if (!ec) DrainSubmits();
+    });
+  }
+}
+
+// ---- The replicated state machine ----
+
+bool Server::NeedsBody(std::string_view /*server*/,
+                       const mesh::Item& /*header_only*/) {
+  // TODO(issue 4, interest-based routing): answer from the table whether
+  // `server` has a local member among the item's destinations (MESSAGE) so
+  // the mesh can send it the header only. Not used by the mesh yet: every
+  // body goes to every server.
+  return true;
+}
+
+void Server::OnDeliver(const mesh::Item& item) {
+  if (syncing_ && item.kind != static_cast<uint8_t>(ItemKind::kState)) {
+    // Applied once the table is rebuilt, in the same order everywhere.
+    buffered_.push_back(BufferedItem{
+        std::string(item.origin), item.ts, item.kind,
+        std::string(reinterpret_cast<const char*>(item.body.data()),
+                    item.body.size())});
+    return;
+  }
+  Apply(item.origin, item.ts, item.kind, item.body);
+  if (item.kind == static_cast<uint8_t>(ItemKind::kState) && syncing_) {
+    StateItem st;
+    if (Status s = DecodeStateItem(item.body, &st); !s.ok()) {
+      // Counted as an empty STATE, so that the exchange still completes.
+      MSGC_LOG_ERROR("STATE from {}: {}", item.origin, s.message());
+      st = StateItem{};
+      st.conf_id = conf_.id;
+    }
+    if (st.conf_id != conf_.id) return;  // made for an earlier configuration
+    // Each server is authoritative for its own sessions only.
+    st.node = std::string(item.origin);
+    states_[st.node] = std::move(st);
+    bool complete = true;
+    for (const std::string& m : conf_.members) {
+      if (!states_.contains(m)) complete = false;
+    }
+    if (complete) FinishSync();
+  }
+}
+
+void Server::Apply(std::string_view origin, uint64_t ts, uint8_t kind,
+                   std::span<const uint8_t> body) {
+  const auto k = static_cast<ItemKind>(kind);
+  switch (k) {
+    case ItemKind::kState:
+      return;  // handled by OnDeliver; a stale one is ignored
+    case ItemKind::kMessage:
+      ApplyMessage(origin, body);
+      return;
+    case ItemKind::kConnect:
+    case ItemKind::kJoin:
+    case ItemKind::kLeave:
+    case ItemKind::kDisconnect:
+      break;
+    default:
+      MSGC_LOG_ERROR("item of unknown kind {} from {} ignored", kind, origin);
+      return;
+  }
+  MemberItem m;
+  if (Status s = DecodeMemberItem(k, body, &m); !s.ok()) {
+    MSGC_LOG_ERROR("item from {}: {}", origin, s.message());
+    return;
+  }
+  switch (k) {
+    case ItemKind::kConnect:
+      groups_.AddSession(m.name, origin, m.sid);
+      return;
+    case ItemKind::kJoin: {
+      GroupMember member{m.sid, std::string(m.name), std::string(m.caps),
+                         std::string(origin),
+                         JoinKey{ts, std::string(origin), std::string(m.name)}};
+      std::optional<ViewChange> change =
+          groups_.Join(m.group, std::move(member));
+      if (!change) return;
+      MSGC_LOG_DEBUG("{} joined {} (view {})", m.name, m.group,
+                     change->view.ToString());
+      Publish(*change);
+      return;
+    }
+    case ItemKind::kLeave: {
+      std::optional<ViewChange> change = groups_.Leave(m.group, m.name);
+      if (!change) return;
+      MSGC_LOG_DEBUG("{} left {} (view {})", m.name, m.group,
+                     change->view.ToString());
+      Publish(*change);
+      return;
+    }
+    case ItemKind::kDisconnect:
+      for (const ViewChange& c :
+           groups_.RemoveSession(m.name, wire::Cause::kDisconnect)) {
+        Publish(c);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void Server::ApplyMessage(std::string_view origin,
+                          std::span<const uint8_t> body) {
+  MessageItem mi;
+  Status st = DecodeMessageItem(body, &mi);
+  wire::Frame f;
+  wire::Deliver d;
+  if (st.ok()) {
+    const auto& b = mi.deliver_frame;
+    if (b.size() < wire::kHeaderSize) {
+      st = Status::ProtocolError("MESSAGE item: short DELIVER frame");
+    } else {
+      f.header.body_len =
+          static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
+          static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
+      f.header.type = static_cast<FrameType>(b[4]);
+      f.header.flags = b[5];
+      f.body = b.subspan(wire::kHeaderSize);
+      if (f.header.type != FrameType::kDeliver ||
+          f.header.body_len != f.body.size()) {
+        st = Status::ProtocolError("MESSAGE item: bad DELIVER header");
+      } else {
+        st = wire::DecodeDeliver(f, &d);
+      }
+    }
+  }
+  if (!st.ok()) {
+    MSGC_LOG_ERROR("item from {}: {}", origin, st.message());
+    return;
+  }
+  const bool from_here = origin == identity_.node;
+  const bool self_discard = (mi.flags & kMessageSelfDiscard) != 0;
+  const uint64_t mark = ++delivery_mark_;
+  recipients_.clear();
+  auto add = [&](Session* r) {
+    if (r == nullptr || r->delivery_mark == mark) return;
+    r->delivery_mark = mark;  // already reached by another destination
+    if (self_discard && from_here && r->id == mi.sender_sid) return;
+    recipients_.push_back(r);
+  };
+  for (std::string_view dest : d.groups) {
+    if (!dest.empty() && dest.front() == '#') {
+      const SessionEntry* e = groups_.FindSession(dest);
+      if (e != nullptr && e->node == identity_.node) {
+        Session* r = FindSession(e->sid);
+        if (r != nullptr && r->private_name == dest) add(r);
+      }
+      continue;
+    }
+    if (const std::vector<GroupMember>* members = groups_.Members(dest)) {
+      for (const GroupMember& m : *members) add(LocalSession(m));
+    }
+  }
+  if (recipients_.empty()) return;
+  // One copy (the item body is only valid during the call), shared by every
+  // recipient's output queue.
+  net::Connection::FramePtr shared = std::make_shared<const std::string>(
+      reinterpret_cast<const char*>(mi.deliver_frame.data()),
+      mi.deliver_frame.size());
+  for (Session* r : recipients_) r->conn->Send(shared);
+}
+
+void Server::OnTransitional(const mesh::Configuration& old_conf,
+                            const std::vector<std::string>& moving) {
+  // A state exchange cut short: finish it with the STATEs we have. Every
+  // server moving with us delivered the same ones, so all agree.
+  if (syncing_) FinishSync();
+  auto moves = [&](const std::string& node) {
+    return std::find(moving.begin(), moving.end(), node) != moving.end();
+  };
+  for (const auto& [group, members] : groups_.Snapshot()) {
+    ViewChange change;
+    change.group = group;
+    change.cause = wire::Cause::kNetwork;
+    change.view = groups_.CurrentView(group).value_or(wire::ViewId{});
+    for (const GroupMember& m : members) {
+      (moves(m.node) ? change.members : change.changed).push_back(m);
+    }
+    if (change.changed.empty()) continue;
+    Publish(change, wire::kMembershipTransitional);
+    // A transitional event is always followed by a regular one (FinishSync),
+    // even if the member list ends up as before.
+    auto& gone = transitional_gone_[group];
+    for (const GroupMember& m : change.changed) gone.insert(m.name);
+  }
+  MSGC_LOG_DEBUG("mesh: leaving configuration {:x}, moving on with [{}]",
+                 old_conf.id, fmt::join(moving, ", "));
+}
+
+void Server::OnConfiguration(const mesh::Configuration& conf,
+                             const std::vector<std::string>& joined,
+                             const std::vector<std::string>& left) {
+  // Exactly this format: tests and operators grep for it.
+  MSGC_LOG_INFO("mesh: configuration {:x} members [{}]", conf.id,
+                fmt::join(conf.members, ", "));
+  MSGC_LOG_DEBUG("mesh: joined [{}], left [{}]", fmt::join(joined, ", "),
+                 fmt::join(left, ", "));
+  if (syncing_) FinishSync();  // without a transitional signal (first one)
+  conf_ = conf;
+  syncing_ = true;
+  states_.clear();
+  // Ahead of anything submitted from now on; items already queued in the
+  // mesh go first and are buffered like the rest.
+  SubmitItem(ItemKind::kState, EncodeLocalState());
+}
+
+std::string Server::EncodeLocalState() const {
+  StateItem st;
+  st.node = identity_.node;
+  st.incarnation = identity_.incarnation;
+  st.conf_id = conf_.id;
+  for (const auto& [name, e] : groups_.sessions()) {
+    if (e.node != identity_.node) continue;
+    StateSession ss;
+    ss.name = name;
+    ss.sid = e.sid;
+    for (const std::string& g : e.groups) {
+      const std::vector<GroupMember>* members = groups_.Members(g);
+      if (members == nullptr) continue;
+      for (const GroupMember& m : *members) {
+        if (m.name != name) continue;
+        ss.groups.push_back(
+            StateGroup{g, m.capabilities, m.key.ts, m.key.origin});
+      }
+    }
+    st.sessions.push_back(std::move(ss));
+  }
+  return EncodeStateItem(st);
+}
+
+void Server::FinishSync() {
+  syncing_ = false;
+  const std::map<std::string, std::vector<GroupMember>> before =
+      groups_.Snapshot();
+  groups_.Clear();
+  // View epoch: the configuration id alone repeats when every server of a
+  // configuration restarts (a lone server always starts with the same id),
+  // so the incarnations of the members are mixed in. All members see the
+  // same STATEs, so all compute the same epoch.
+  uint64_t epoch = SplitMix64(conf_.id);
+  for (const auto& [node, st] : states_) {
+    epoch = SplitMix64(epoch ^ st.incarnation);
+  }
+  if (epoch == 0) epoch = 1;
+  for (const auto& [node, st] : states_) {  // node order: deterministic
+    for (const StateSession& ss : st.sessions) {
+      groups_.AddSession(ss.name, node, ss.sid);
+      for (const StateGroup& g : ss.groups) {
+        groups_.Join(g.group,
+                     GroupMember{ss.sid, ss.name, g.caps, node,
+                                 JoinKey{g.key_ts, g.key_origin, ss.name}});
+      }
+    }
+  }
+  states_.clear();
+  groups_.Renumber(epoch);
+  const std::map<std::string, std::vector<GroupMember>> after =
+      groups_.Snapshot();
+  auto names = [](const std::vector<GroupMember>& v) {
+    std::vector<std::string> out;
+    for (const GroupMember& m : v) out.push_back(m.name);
+    return out;
+  };
+  static const std::vector<GroupMember> kNone;
+  for (const auto& [group, members] : after) {
+    auto b = before.find(group);
+    const std::vector<GroupMember>& old = b == before.end() ? kNone : b->second;
+    auto tg = transitional_gone_.find(group);
+    if (names(old) == names(members) && tg == transitional_gone_.end()) {
+      continue;
+    }
+    ViewChange change;
+    change.group = group;
+    change.cause = wire::Cause::kNetwork;
+    change.view = groups_.CurrentView(group).value_or(wire::ViewId{});
+    change.members = members;
+    // Changed: who appeared, then who disappeared.
+    for (const GroupMember& m : members) {
+      if (std::none_of(old.begin(), old.end(),
+                       [&](const GroupMember& o) { return o.name == m.name; }))
+        change.changed.push_back(m);
+    }
+    for (const GroupMember& o : old) {
+      if (std::none_of(members.begin(), members.end(),
+                       [&](const GroupMember& m) { return o.name == m.name; }))
+        change.changed.push_back(o);
+    }
+    // And who the transitional event took away but is back.
+    if (tg != transitional_gone_.end()) {
+      for (const GroupMember& m : members) {
+        if (tg->second.contains(m.name) &&
+            std::none_of(
+                change.changed.begin(), change.changed.end(),
+                [&](const GroupMember& c) { return c.name == m.name; }))
+          change.changed.push_back(m);
+      }
+    }
+    Publish(change);
+  }
+  transitional_gone_.clear();
+  // Replay what arrived during the exchange. Apply() cannot re-enter sync.
+  std::vector<BufferedItem> items = std::move(buffered_);
+  buffered_.clear();
+  for (const BufferedItem& it : items) {
+    Apply(
+        it.origin, it.ts, it.kind,
+        std::span<const uint8_t>(
+            reinterpret_cast<const uint8_t*>(it.body.data()), it.body.size()));
   }
 }
 

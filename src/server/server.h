@@ -1,37 +1,65 @@
 // Server: the msgcd core. Accepts client connections, runs the handshake,
-// keeps group membership and routes messages (docs/protocol.md §2, §4).
+// and is a deterministic state machine over the mesh's agreed order
+// (docs/protocol.md §2, §4, docs/mesh.md).
 //
 // Threading: the Server is driven by one asio::io_context run by ONE thread;
-// every member function (including the ConnectionHandler callbacks and
-// Reload()) must be called on that thread. All state (sessions, groups,
-// configuration) is touched only from it, so the hot path takes no locks.
+// every member function (including the ConnectionHandler and MeshListener
+// callbacks and Reload()) must be called on that thread. All state is
+// touched only from it, so the hot path takes no locks.
 //
-// Routing: a SEND is decoded straight from the connection's input buffer,
-// its DELIVER frame is encoded ONCE into a shared immutable buffer and that
-// buffer is queued on every recipient's connection. Each member of the
-// union of the destinations gets it once. Because one thread handles each
-// sender's frames in arrival order and appends to every recipient's queue in
-// that order, delivery is FIFO per sender across groups. MEMBERSHIP frames
-// are encoded once per view change in the same way.
+// The mesh: msgcd always runs a mesh::Mesh (a server without peers is a
+// configuration of one). Client requests that change shared state (CONNECT,
+// JOIN, LEAVE, DISCONNECT, MESSAGE; items.h) are only validated locally and
+// submitted; nothing changes the replicated GroupTable except delivered
+// items, so every server of a configuration computes the same views and
+// delivers the same messages in the same order. An inbound connection whose
+// HELLO says role=peer is handed over to the mesh.
+//
+// Configuration changes: OnTransitional sends TRANSITIONAL membership events
+// for groups with members on servers that are not moving on with us;
+// OnConfiguration submits a STATE item (this server's sessions and groups)
+// and *syncs*: other delivered items are buffered until the STATE of every
+// member is delivered, then the table is rebuilt as the union of the STATEs
+// (each server is authoritative for its own members), every group gets a
+// new view id (GroupTable::Renumber, epoch = configuration id mixed with
+// the members' incarnations, so that it never repeats), groups whose
+// member list changed get a `network` event, and the buffered items are
+// applied.
+//
+// Routing: a SEND becomes a MESSAGE item whose body holds the DELIVER frame
+// encoded once by the sender's server. At delivery each server copies it
+// once into a shared immutable buffer queued on every local recipient's
+// connection (each member of the union of the destinations once). The
+// agreed order is per-sender FIFO, so delivery is FIFO per sender across
+// groups and servers. MEMBERSHIP frames are encoded once per view change.
 //
 // Flow control: a recipient whose queue passes max_backlog is closed (slow
 // consumer) by its Connection; its groups then see a `disconnect` event.
+// Submissions the mesh cannot take (during a configuration change, more
+// than max_backlog waiting) wait in a local queue in order; a client whose
+// SEND finds that queue full too is closed (SLOW_CONSUMER, "server backlog")
+// rather than having its message dropped.
 //
 // Runtime configuration: ApplyConfig() diffs the running config against a
 // new one and applies every change live: debug level, connection options
-// (pushed to every connection), max_message_size, and listen addresses
-// (listeners are re-bound; existing connections stay up). Peers are stored
-// for the mesh.
+// (pushed to every connection and to the mesh's links), max_message_size,
+// listen addresses (listeners are re-bound; existing connections stay up)
+// and peers (mesh::Mesh::UpdateOptions: added peers are dialled, removed
+// ones closed and their members leave with cause `network`).
 //
-// Ownership: the Server owns its listeners and sessions; the io_context must
-// outlive the Server, and the Server must outlive io_context::run().
+// Ownership: the Server owns its listeners, sessions and the mesh; the
+// io_context must outlive the Server, and the Server must outlive
+// io_context::run().
 #ifndef MSGC_SERVER_SERVER_H_
 #define MSGC_SERVER_SERVER_H_
 
 #include <asio.hpp>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -40,9 +68,11 @@
 #include "base/log.h"
 #include "base/status.h"
 #include "config/config.h"
+#include "mesh/mesh.h"
 #include "net/connection.h"
 #include "net/listener.h"
 #include "server/group_table.h"
+#include "server/items.h"
 #include "server/session.h"
 
 namespace msgc::server {
@@ -54,11 +84,18 @@ inline constexpr uint64_t kMaxSendOverhead =
     1 + 8 + 2 + wire::kMaxGroupsPerSend * (2 + wire::kMaxGroupLen) + 4;
 
 struct ServerIdentity {
-  std::string node;          // this server's node name
-  uint64_t incarnation = 0;  // random per start; the view epoch
+  std::string node;          // this server's node name (its key in peers)
+  uint64_t incarnation = 0;  // random per start, never 0
 };
 
-class Server : public net::ConnectionHandler {
+// The mesh options for `config` as seen by `node`: every peer (port
+// defaulting to msgc_server.port), or {node at 127.0.0.1:port} when there
+// are no peers. Fails if peers is not empty and does not list `node`.
+Status MeshOptionsFor(const config::Config& config, const ServerIdentity& id,
+                      const net::ConnectionOptions& link,
+                      mesh::MeshOptions* out);
+
+class Server : public net::ConnectionHandler, public mesh::MeshListener {
  public:
   // `config_path` is re-read by Reload() ("" = no file: Reload() only logs).
   Server(asio::io_context& io, ServerIdentity identity,
@@ -74,8 +111,9 @@ class Server : public net::ConnectionHandler {
     debug_level_override_ = level;
   }
 
-  // Binds every listen address of the config and starts accepting. Fails
-  // (and binds nothing) if any address cannot be bound.
+  // Binds every listen address of the config, starts accepting and starts
+  // the mesh. Fails (and binds nothing) if any address cannot be bound or
+  // the mesh options are invalid.
   Status Start();
 
   // The bound endpoints, with the actual ports.
@@ -87,8 +125,9 @@ class Server : public net::ConnectionHandler {
   // Applies `config` live (see the class comment). Logs each change.
   void ApplyConfig(std::shared_ptr<const config::Config> config);
 
-  // Stops listening and closes every connection (kShutdown, after a fatal
-  // SHUTTING_DOWN error). io_context::run() returns once they are flushed.
+  // Stops listening, says BYE to the peers and closes every connection
+  // (kShutdown, after a fatal SHUTTING_DOWN error). io_context::run()
+  // returns once they are flushed.
   void Shutdown();
 
   const config::Config& config() const { return *config_; }
@@ -100,7 +139,32 @@ class Server : public net::ConnectionHandler {
                   const wire::FrameHeader& header) override;
   void OnClose(net::Connection& conn) override;
 
+  // mesh::MeshListener
+  void OnDeliver(const mesh::Item& item) override;
+  void OnTransitional(const mesh::Configuration& old_conf,
+                      const std::vector<std::string>& moving) override;
+  void OnConfiguration(const mesh::Configuration& conf,
+                       const std::vector<std::string>& joined,
+                       const std::vector<std::string>& left) override;
+  bool NeedsBody(std::string_view server,
+                 const mesh::Item& header_only) override;
+
  private:
+  // A delivered item kept while syncing (the mesh's body is only valid
+  // during OnDeliver).
+  struct BufferedItem {
+    std::string origin;
+    uint64_t ts = 0;
+    uint8_t kind = 0;
+    std::string body;
+  };
+  // A submission the mesh could not take yet.
+  struct PendingSubmit {
+    wire::Service service;
+    uint8_t kind;
+    std::string body;
+  };
+
   void OnAccept(asio::ip::tcp::socket socket);
   net::ConnectionOptions ConnectionOptionsFor(
       const config::ServerOptions& s) const;
@@ -114,6 +178,23 @@ class Server : public net::ConnectionHandler {
   void HandleJoin(Session& s, const wire::Frame& frame);
   void HandleLeave(Session& s, const wire::Frame& frame);
   void HandleSend(Session& s, const wire::Frame& frame);
+  // Hands a connection that said HELLO(role=peer) to the mesh.
+  void HandOverToMesh(Session& s, const wire::Hello& hello);
+
+  // Orders `body` through the mesh (or the local queue while the mesh
+  // refuses). Returns false if the local queue is over max_backlog: the
+  // caller pushes back on its client.
+  bool SubmitItem(ItemKind kind, std::string body,
+                  wire::Service service = wire::Service::kAgreed);
+  void DrainSubmits();
+  // Applies one delivered item to the table and the local sessions.
+  void Apply(std::string_view origin, uint64_t ts, uint8_t kind,
+             std::span<const uint8_t> body);
+  void ApplyMessage(std::string_view origin, std::span<const uint8_t> body);
+  // All STATEs of the configuration are in (or, with `partial`, the
+  // configuration ends before): rebuild, announce, replay the buffer.
+  void FinishSync();
+  std::string EncodeLocalState() const;
 
   // A non-fatal ERROR to `s`.
   void SendError(Session& s, wire::ErrorCode code, wire::FrameType request,
@@ -121,10 +202,13 @@ class Server : public net::ConnectionHandler {
   // A fatal ERROR, then close with `reason`.
   void Fail(Session& s, net::CloseReason reason, wire::ErrorCode code,
             wire::FrameType request, std::string text);
-  // Sends the MEMBERSHIP of `change` to every member of the new view (one
-  // shared frame) and, for a leave, the SELF_LEAVE event to the leaver.
-  void Publish(const ViewChange& change);
+  // Sends the MEMBERSHIP of `change` to every local member of the new view
+  // (one shared frame) and, for a leave, the SELF_LEAVE event to the leaver
+  // if it is local.
+  void Publish(const ViewChange& change, uint8_t flags = 0);
   Session* FindSession(MemberId id) const;
+  // The local session of a table member (null if remote or gone).
+  Session* LocalSession(const GroupMember& m) const;
   // Picks a session name for a HELLO with an empty one.
   std::string GenerateName();
 
@@ -150,7 +234,25 @@ class Server : public net::ConnectionHandler {
   MemberId next_id_ = 0;
   uint64_t next_anonymous_ = 0;
   uint64_t delivery_mark_ = 0;
-  std::vector<Session*> recipients_;  // scratch for HandleSend
+  std::vector<Session*> recipients_;  // scratch for ApplyMessage
+
+  // Submissions waiting for the mesh, in order; retried by submit_timer_.
+  std::deque<PendingSubmit> pending_submits_;
+  asio::steady_timer submit_timer_;
+  bool submit_timer_armed_ = false;
+
+  // State exchange of the current configuration.
+  mesh::Configuration conf_;
+  bool syncing_ = false;
+  std::map<std::string, StateItem> states_;  // by node
+  std::vector<BufferedItem> buffered_;
+  // Per group, the members the last transitional events said were lost.
+  std::map<std::string, std::set<std::string>> transitional_gone_;
+
+  mesh::MeshOptions mesh_options_;
+  // Last: destroyed first, so it makes no listener calls into a
+  // half-destroyed Server.
+  std::unique_ptr<mesh::Mesh> mesh_;
 };
 
 }  // namespace msgc::server

@@ -1,10 +1,11 @@
-// Session: the server-side state of one client connection (the "client"
-// kind of net::Connection; peer links will get their own kind).
+// Session: the server-side state of one client connection. (A connection
+// whose HELLO says role=peer is handed to the mesh and its Session dropped.)
 //
 // A session starts in kHandshake and becomes kActive after a good HELLO, when
-// it gets its private name "#<session>#<node>". The groups it joined are
-// recorded in the server's GroupTable under `id` (the table is the single
-// source of truth; GroupTable::GroupsOf(id) lists them).
+// it gets its private name "#<session>#<node>". Its memberships live in the
+// server's replicated GroupTable under the private name, changed only by
+// delivered items; `groups` is the local view including requests still on
+// their way through the mesh, used to answer LEAVE/JOIN at once.
 //
 // Ownership: the Server owns every Session (by unique_ptr, keyed by id) and
 // the Session holds one reference to its Connection; the connection's
@@ -15,8 +16,11 @@
 #ifndef MSGC_SERVER_SESSION_H_
 #define MSGC_SERVER_SESSION_H_
 
+#include <asio.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "net/connection.h"
@@ -33,8 +37,11 @@ struct Session {
   const MemberId id;
   const std::shared_ptr<net::Connection> conn;
   State state = State::kHandshake;
-  std::string name;          // session name ("a"), once active
-  std::string private_name;  // "#a#node", once active
+  std::string name;                         // session name ("a"), once active
+  std::string private_name;                 // "#a#node", once active
+  asio::ip::tcp::endpoint remote_endpoint;  // checked by the mesh for peers
+  // Groups joined or being joined (JOIN submitted), minus those being left.
+  std::set<std::string, std::less<>> groups;
   // Fan-out de-duplication: the number of the last SEND this session was
   // picked as a recipient of, so a message to several groups reaches it once
   // without building a set per message.

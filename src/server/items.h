@@ -1,0 +1,102 @@
+// Items: what the server submits to the mesh's agreed order, and their body
+// layouts. The mesh treats `kind` and the body as opaque; every server
+// decodes them in the same order and applies them to its replicated group
+// table, so these layouts are the server-to-server state machine protocol.
+// (To be folded into docs/protocol.md §5.)
+//
+// Encoding: little-endian, str16 = u16 length + bytes, blob32 = u32 length +
+// bytes, like the client frames. Decoders check every length and reject
+// trailing bytes. `sid` is the session id the member's home server gave it;
+// the home node is the item's origin (mesh::Item::origin), except in STATE
+// where it is explicit.
+//
+//   kind 1 CONNECT    str16 private_name, u64 sid
+//       A session finished its handshake: its private name exists
+//       cluster-wide (unicast, NO_SUCH_RECIPIENT).
+//   kind 2 JOIN       str16 private_name, u64 sid, str16 group, blob32 caps
+//   kind 3 LEAVE      str16 private_name, u64 sid, str16 group
+//   kind 4 DISCONNECT str16 private_name, u64 sid
+//       The session is gone; it leaves all its groups (cause disconnect).
+//   kind 5 MESSAGE    u64 sender_sid, u8 flags (0x01 SELF_DISCARD),
+//                     then the complete encoded DELIVER frame (header
+//                     included) up to the end of the body. It is queued
+//                     as-is to the local recipients; destinations are read
+//                     back from it.
+//   kind 6 STATE      str16 node, u64 incarnation, u64 conf_id, u32 n, n x
+//   (str16 private_name, u64 sid,
+//                     u16 g, g x (str16 group, blob32 caps, u64 key_ts,
+//                     str16 key_origin))
+//       Sent by every server at the start of each configuration `conf_id`
+//       (a STATE of an earlier one, delivered late, is ignored): its local
+//       sessions and their groups with their join keys (see group_table.h).
+#ifndef MSGC_SERVER_ITEMS_H_
+#define MSGC_SERVER_ITEMS_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace msgc::server {
+
+enum class ItemKind : uint8_t {
+  kConnect = 1,
+  kJoin = 2,
+  kLeave = 3,
+  kDisconnect = 4,
+  kMessage = 5,
+  kState = 6,
+};
+
+inline constexpr uint8_t kMessageSelfDiscard = 0x01;
+
+// CONNECT, JOIN, LEAVE and DISCONNECT share one struct; unused fields empty.
+struct MemberItem {
+  std::string_view name;
+  uint64_t sid = 0;
+  std::string_view group;  // JOIN, LEAVE
+  std::string_view caps;   // JOIN
+};
+
+struct MessageItem {
+  uint64_t sender_sid = 0;
+  uint8_t flags = 0;
+  std::span<const uint8_t> deliver_frame;  // header + body
+};
+
+struct StateGroup {
+  std::string group;
+  std::string caps;
+  uint64_t key_ts = 0;
+  std::string key_origin;
+};
+struct StateSession {
+  std::string name;
+  uint64_t sid = 0;
+  std::vector<StateGroup> groups;  // in the order the session joined them
+};
+struct StateItem {
+  std::string node;
+  uint64_t incarnation = 0;  // the sender's; mixed into the view epoch
+  uint64_t conf_id = 0;      // the configuration it was made for
+  std::vector<StateSession> sessions;
+};
+
+std::string EncodeMemberItem(ItemKind kind, const MemberItem& m);
+Status DecodeMemberItem(ItemKind kind, std::span<const uint8_t> body,
+                        MemberItem* out);
+
+// The MESSAGE prefix; the DELIVER frame is appended by the caller.
+void EncodeMessagePrefix(uint64_t sender_sid, uint8_t flags, std::string* out);
+inline constexpr size_t kMessagePrefixSize = 9;
+Status DecodeMessageItem(std::span<const uint8_t> body, MessageItem* out);
+
+std::string EncodeStateItem(const StateItem& s);
+Status DecodeStateItem(std::span<const uint8_t> body, StateItem* out);
+
+}  // namespace msgc::server
+
+#endif  // MSGC_SERVER_ITEMS_H_
