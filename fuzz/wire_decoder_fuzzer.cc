@@ -1,17 +1,75 @@
 // libFuzzer target for the wire codec: the input is a byte stream cut into
 // chunks (the first byte picks the chunk size), fed to a FrameDecoder, and
-// every frame is decoded by its type's decoder. Anything but a clean
-// Status or a clean decoder error is a bug; sanitizers catch the rest.
+// every frame is decoded by its type's decoder (client and mesh frames).
+// Anything but a clean Status or a clean decoder error is a bug; sanitizers
+// catch the rest.
 #include <cstddef>
 #include <cstdint>
 
 #include "wire/frame.h"
+#include "wire/mesh_frame.h"
 
 using msgc::wire::Frame;
 using msgc::wire::FrameDecoder;
 using msgc::wire::FrameType;
 
 namespace {
+
+void DecodeMesh(const Frame& f) {
+  using msgc::wire::MeshFrameType;
+  switch (static_cast<MeshFrameType>(f.header.type)) {
+    case MeshFrameType::kLinkSync: {
+      msgc::wire::LinkSync m;
+      (void)msgc::wire::DecodeLinkSync(f, &m);
+      break;
+    }
+    case MeshFrameType::kLinkAck:
+    case MeshFrameType::kBye:
+      (void)msgc::wire::DecodeMeshEmpty(f);
+      break;
+    case MeshFrameType::kReach: {
+      msgc::wire::Reach m;
+      (void)msgc::wire::DecodeReach(f, &m);
+      break;
+    }
+    case MeshFrameType::kItem: {
+      msgc::wire::Item m;
+      (void)msgc::wire::DecodeItem(f, &m);
+      break;
+    }
+    case MeshFrameType::kClock: {
+      msgc::wire::Clock m;
+      (void)msgc::wire::DecodeClock(f, &m);
+      break;
+    }
+    case MeshFrameType::kPropose: {
+      msgc::wire::Propose m;
+      (void)msgc::wire::DecodePropose(f, &m);
+      break;
+    }
+    case MeshFrameType::kAccept: {
+      msgc::wire::Accept m;
+      (void)msgc::wire::DecodeAccept(f, &m);
+      break;
+    }
+    case MeshFrameType::kInstall: {
+      msgc::wire::Install m;
+      (void)msgc::wire::DecodeInstall(f, &m);
+      break;
+    }
+    case MeshFrameType::kRetrans: {
+      msgc::wire::Retrans m;
+      (void)msgc::wire::DecodeRetrans(f, &m);
+      break;
+    }
+    default: {
+      msgc::wire::LinkPrefix prefix;
+      std::span<const uint8_t> rest;
+      (void)msgc::wire::DecodeLinkPrefix(f, &prefix, &rest);
+      break;
+    }
+  }
+}
 
 void DecodeOne(const Frame& f) {
   switch (f.header.type) {
@@ -70,7 +128,8 @@ void DecodeOne(const Frame& f) {
     case FrameType::kGoodbye:
       (void)msgc::wire::DecodeEmpty(f);
       break;
-    default:  // mesh range: decoded by the mesh codec
+    default:  // the mesh range (0x40-0x7f)
+      DecodeMesh(f);
       break;
   }
 }
