@@ -698,6 +698,14 @@ bool ClientImpl::OnWelcome(const wire::Frame& frame) {
     idle_limit_ = std::max<Clock::duration>(
         idle_limit_, std::chrono::milliseconds(2 * uint64_t{w.keepalive_ms}));
   }
+  // Our keepalives must beat the server's idle_timeout, whatever our own
+  // keepalive_interval says: send at least three per server idle period.
+  keepalive_period_ = Seconds(options_.keepalive_interval);
+  if (w.idle_timeout_ms > 0) {
+    keepalive_period_ = std::min<Clock::duration>(
+        keepalive_period_, std::chrono::milliseconds(
+                               std::max<uint64_t>(1, w.idle_timeout_ms / 3)));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     private_name_ = private_name;
@@ -836,7 +844,7 @@ void ClientImpl::ConnectionLost(Result reason) {
 
 void ClientImpl::ArmKeepalive() {
   uint64_t gen = gen_;
-  keepalive_timer_.expires_after(Seconds(options_.keepalive_interval));
+  keepalive_timer_.expires_after(keepalive_period_);
   keepalive_timer_.async_wait([this, gen](const asio::error_code& ec) {
     if (ec || gen != gen_ || phase_ != Phase::kSession) return;
     {

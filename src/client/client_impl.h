@@ -151,6 +151,9 @@ class ClientImpl final : public Client {
   bool reading_ = false;
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::duration idle_limit_{};
+  // NOOP period: keepalive_interval, shortened to a third of the server's
+  // idle_timeout (from WELCOME) so that the server never idles us out.
+  std::chrono::steady_clock::duration keepalive_period_{};
   std::optional<Result> fatal_error_;  // a fatal ERROR arrived
   std::string session_name_;           // HELLO name (adopted if "")
   bool ever_connected_ = false;
