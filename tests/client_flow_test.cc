@@ -212,3 +212,33 @@ TEST(ClientFlowTest, IdleTimeoutDropsASilentServer) {
 
 }  // namespace
 }  // namespace msgc
+
+namespace msgc {
+namespace {
+
+// Regression: a client whose keepalive_interval (5 s) is longer than the
+// server's idle_timeout (1 s) must still never be idled out: it shortens its
+// keepalive period to a third of the idle_timeout announced in WELCOME.
+TEST(ClientFlowTest, KeepalivesBeatTheServersShorterIdleTimeout) {
+  auto d = test::StartMsgcd(
+      "msgc_server { port = @PORT@ idle_timeout = 1 keepalive_interval = 0.2 "
+      "}");
+  ASSERT_TRUE(d);
+  ClientOptions o;
+  o.keepalive_interval = 5;
+  auto c = Open(d->port(), "quiet", o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Join("g", "").ok());
+  Event ev;
+  ASSERT_TRUE(Next(c.get(), Event::Type::kMembership, &ev));
+  // Three server idle periods of silence from the application.
+  std::this_thread::sleep_for(milliseconds(3000));
+  EXPECT_TRUE(c->IsConnected());
+  EXPECT_EQ(d->CountInLog("idle timeout"), 0u) << d->Log();
+  ASSERT_TRUE(c->Multicast("g", "still here").ok());
+  ASSERT_TRUE(Next(c.get(), Event::Type::kMessage, &ev));
+  EXPECT_EQ(ev.message.data, "still here");
+}
+
+}  // namespace
+}  // namespace msgc
