@@ -4,69 +4,21 @@
 
 #include <cstring>
 
+#include "wire/coding.h"
+
 namespace msgc::server {
 namespace {
 
-void PutU8(std::string* o, uint8_t v) { o->push_back(static_cast<char>(v)); }
-void PutLe(std::string* o, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) o->push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutStr16(std::string* o, std::string_view s) {
-  PutLe(o, s.size(), 2);
-  o->append(s);
-}
-void PutBlob32(std::string* o, std::string_view s) {
-  PutLe(o, s.size(), 4);
-  o->append(s);
-}
+using wire::BodyReader;
+using wire::PutBlob32;
+using wire::PutStr16;
+using wire::PutU16;
+using wire::PutU32;
+using wire::PutU64;
+using wire::PutU8;
 
-// Bounds-checked reader; the first failure is remembered with the field.
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> b) : b_(b) {}
-  uint64_t Le(int bytes, const char* field) {
-    if (!Need(bytes, field)) return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= uint64_t{b_[pos_ + i]} << (8 * i);
-    pos_ += bytes;
-    return v;
-  }
-  std::string_view Str(int len_bytes, const char* field) {
-    const uint64_t n = Le(len_bytes, field);
-    if (!Need(n, field)) return {};
-    std::string_view s(reinterpret_cast<const char*>(b_.data() + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  std::span<const uint8_t> Rest() {
-    auto r = b_.subspan(pos_);
-    pos_ = b_.size();
-    return r;
-  }
-  Status Finish(const char* what) {
-    if (!error_.empty()) {
-      return Status::ProtocolError(fmt::format("{} item: {}", what, error_));
-    }
-    if (pos_ != b_.size()) {
-      return Status::ProtocolError(
-          fmt::format("{} item: {} trailing bytes", what, b_.size() - pos_));
-    }
-    return Status::OK();
-  }
-
- private:
-  bool Need(uint64_t n, const char* field) {
-    if (!error_.empty()) return false;
-    if (b_.size() - pos_ < n) {
-      error_ = fmt::format("truncated {}", field);
-      return false;
-    }
-    return true;
-  }
-  std::span<const uint8_t> b_;
-  size_t pos_ = 0;
-  std::string error_;
-};
+// Largest string an item may carry in a str16 (names, groups, origins).
+constexpr size_t kMaxStr16 = 0xffff;
 
 const char* KindName(ItemKind k) {
   switch (k) {
@@ -86,12 +38,16 @@ const char* KindName(ItemKind k) {
   return "?";
 }
 
+Status Finish(BodyReader& r, const char* what) {
+  return r.Done([what] { return fmt::format("{} item", what); });
+}
+
 }  // namespace
 
 std::string EncodeMemberItem(ItemKind kind, const MemberItem& m) {
   std::string o;
   PutStr16(&o, m.name);
-  PutLe(&o, m.sid, 8);
+  PutU64(&o, m.sid);
   if (kind == ItemKind::kJoin || kind == ItemKind::kLeave) {
     PutStr16(&o, m.group);
   }
@@ -101,43 +57,44 @@ std::string EncodeMemberItem(ItemKind kind, const MemberItem& m) {
 
 Status DecodeMemberItem(ItemKind kind, std::span<const uint8_t> body,
                         MemberItem* out) {
-  Reader r(body);
-  out->name = r.Str(2, "name");
-  out->sid = r.Le(8, "sid");
-  if (kind == ItemKind::kJoin || kind == ItemKind::kLeave) {
-    out->group = r.Str(2, "group");
+  BodyReader r(body);
+  bool ok = r.Str16("name", kMaxStr16, &out->name) && r.U64("sid", &out->sid);
+  if (ok && (kind == ItemKind::kJoin || kind == ItemKind::kLeave)) {
+    ok = r.Str16("group", kMaxStr16, &out->group);
   }
-  if (kind == ItemKind::kJoin) out->caps = r.Str(4, "caps");
-  return r.Finish(KindName(kind));
+  if (ok && kind == ItemKind::kJoin) {
+    r.Blob32("caps", 0xffffffffu, &out->caps);
+  }
+  return Finish(r, KindName(kind));
 }
 
 void EncodeMessagePrefix(uint64_t sender_sid, uint8_t flags, std::string* out) {
-  PutLe(out, sender_sid, 8);
+  PutU64(out, sender_sid);
   PutU8(out, flags);
 }
 
 Status DecodeMessageItem(std::span<const uint8_t> body, MessageItem* out) {
-  Reader r(body);
-  out->sender_sid = r.Le(8, "sender_sid");
-  out->flags = static_cast<uint8_t>(r.Le(1, "flags"));
-  out->deliver_frame = r.Rest();
-  return r.Finish("MESSAGE");
+  BodyReader r(body);
+  if (r.U64("sender_sid", &out->sender_sid) && r.U8("flags", &out->flags)) {
+    out->deliver_frame = r.Rest();
+  }
+  return Finish(r, "MESSAGE");
 }
 
 std::string EncodeStateItem(const StateItem& s) {
   std::string o;
   PutStr16(&o, s.node);
-  PutLe(&o, s.incarnation, 8);
-  PutLe(&o, s.conf_id, 8);
-  PutLe(&o, s.sessions.size(), 4);
+  PutU64(&o, s.incarnation);
+  PutU64(&o, s.conf_id);
+  PutU32(&o, static_cast<uint32_t>(s.sessions.size()));
   for (const StateSession& ss : s.sessions) {
     PutStr16(&o, ss.name);
-    PutLe(&o, ss.sid, 8);
-    PutLe(&o, ss.groups.size(), 2);
+    PutU64(&o, ss.sid);
+    PutU16(&o, static_cast<uint16_t>(ss.groups.size()));
     for (const StateGroup& g : ss.groups) {
       PutStr16(&o, g.group);
       PutBlob32(&o, g.caps);
-      PutLe(&o, g.key_ts, 8);
+      PutU64(&o, g.key_ts);
       PutStr16(&o, g.key_origin);
     }
   }
@@ -145,33 +102,45 @@ std::string EncodeStateItem(const StateItem& s) {
 }
 
 Status DecodeStateItem(std::span<const uint8_t> body, StateItem* out) {
-  Reader r(body);
-  out->node = std::string(r.Str(2, "node"));
-  out->incarnation = r.Le(8, "incarnation");
-  out->conf_id = r.Le(8, "conf_id");
-  const uint64_t n = r.Le(4, "session count");
+  BodyReader r(body);
+  std::string_view node;
+  size_t n = 0;
   out->sessions.clear();
-  for (uint64_t i = 0; i < n; ++i) {
-    StateSession ss;
-    ss.name = std::string(r.Str(2, "name"));
-    ss.sid = r.Le(8, "sid");
-    const uint64_t g = r.Le(2, "group count");
-    for (uint64_t j = 0; j < g; ++j) {
-      StateGroup sg;
-      sg.group = std::string(r.Str(2, "group"));
-      sg.caps = std::string(r.Str(4, "caps"));
-      sg.key_ts = r.Le(8, "key_ts");
-      sg.key_origin = std::string(r.Str(2, "key_origin"));
-      ss.groups.push_back(std::move(sg));
+  // Each session is at least 12 bytes (empty name, sid, group count) and
+  // each group at least 16: counts are checked against the body first.
+  if (r.Str16("node", kMaxStr16, &node) &&
+      r.U64("incarnation", &out->incarnation) &&
+      r.U64("conf_id", &out->conf_id) &&
+      r.Count32("session count", 0xffffffffu, &n) &&
+      r.Fits("sessions", n, 12)) {
+    out->node = std::string(node);
+    out->sessions.reserve(n);
+    for (size_t i = 0; i < n && !r.failed(); ++i) {
+      StateSession& ss = out->sessions.emplace_back();
+      std::string_view name;
+      size_t g = 0;
+      if (!r.Str16("name", kMaxStr16, &name) || !r.U64("sid", &ss.sid) ||
+          !r.Count16("group count", 0xffff, &g) || !r.Fits("groups", g, 16)) {
+        break;
+      }
+      ss.name = std::string(name);
+      for (size_t j = 0; j < g; ++j) {
+        std::string_view group, caps, origin;
+        StateGroup sg;
+        if (!r.Str16("group", kMaxStr16, &group) ||
+            !r.Blob32("caps", 0xffffffffu, &caps) ||
+            !r.U64("key_ts", &sg.key_ts) ||
+            !r.Str16("key_origin", kMaxStr16, &origin)) {
+          break;
+        }
+        sg.group = std::string(group);
+        sg.caps = std::string(caps);
+        sg.key_origin = std::string(origin);
+        ss.groups.push_back(std::move(sg));
+      }
     }
-    Status st = r.Finish("STATE");
-    // Finish() also flags trailing bytes; only a decode error stops here.
-    if (!st.ok() && st.message().find("trailing") == std::string::npos) {
-      return st;
-    }
-    out->sessions.push_back(std::move(ss));
   }
-  return r.Finish("STATE");
+  return Finish(r, "STATE");
 }
 
 }  // namespace msgc::server

@@ -6,58 +6,10 @@
 #include <cassert>
 #include <cstring>
 
+#include "wire/coding.h"
+
 namespace msgc::wire {
 namespace {
-
-// ---- Primitive writers (append little-endian) ----
-
-void PutU8(std::string* out, uint8_t v) {
-  out->push_back(static_cast<char>(v));
-}
-
-void PutU16(std::string* out, uint16_t v) {
-  char b[2] = {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
-  out->append(b, 2);
-}
-
-void PutU32(std::string* out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out->append(b, 4);
-}
-
-void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out->append(b, 8);
-}
-
-void PutStr16(std::string* out, std::string_view s) {
-  assert(s.size() <= 0xffff);
-  PutU16(out, static_cast<uint16_t>(s.size()));
-  out->append(s);
-}
-
-void PutBlob32(std::string* out, std::string_view s) {
-  assert(s.size() <= 0xffffffffu);
-  PutU32(out, static_cast<uint32_t>(s.size()));
-  out->append(s);
-}
-
-uint16_t GetU16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] | (p[1] << 8));
-}
-
-uint32_t GetU32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
-         (static_cast<uint32_t>(p[2]) << 16) |
-         (static_cast<uint32_t>(p[3]) << 24);
-}
-
-uint64_t GetU64(const uint8_t* p) {
-  return static_cast<uint64_t>(GetU32(p)) |
-         (static_cast<uint64_t>(GetU32(p + 4)) << 32);
-}
 
 // Starts a frame: writes a header with a zero length; FinishFrame patches it.
 size_t BeginFrame(std::string* out, FrameType type, uint8_t flags) {
@@ -77,120 +29,42 @@ void FinishFrame(std::string* out, size_t start) {
     p[i] = static_cast<uint8_t>((body >> (8 * i)) & 0xff);
 }
 
-// Bounds-checked sequential reader over a frame body. Every Get* names the
-// field it reads so that a malformed frame gets a precise reason.
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> body)
-      : p_(body.data()), left_(body.size()) {}
+// A u16 count then `count` str16 names, each at most `max_len` bytes.
+bool ReadNames(BodyReader& r, const char* field, size_t max_count,
+               size_t max_len, NameList* v) {
+  size_t count;
+  if (!r.Count16(field, max_count, &count)) return false;
+  const uint8_t* start = r.position();
+  for (size_t i = 0; i < count; ++i) {
+    std::string_view s;
+    if (!r.Str16(field, max_len, &s)) return false;
+  }
+  *v = NameList(static_cast<uint16_t>(count),
+                std::span<const uint8_t>(start, r.position() - start));
+  return true;
+}
 
-  bool U8(const char* field, uint8_t* v) {
-    if (!Need(field, 1)) return false;
-    *v = *p_;
-    Skip(1);
-    return true;
+// A u16 count then `count` (str16 name, blob32 capabilities) pairs.
+bool ReadMembers(BodyReader& r, const char* field, MemberList* v) {
+  size_t count;
+  if (!r.Count16(field, 0xffff, &count)) return false;
+  const uint8_t* start = r.position();
+  for (size_t i = 0; i < count; ++i) {
+    std::string_view s;
+    if (!r.Str16(field, kMaxGroupLen, &s)) return false;
+    if (!r.Blob32(field, kMaxCapabilitiesLen, &s)) return false;
   }
-  bool U16(const char* field, uint16_t* v) {
-    if (!Need(field, 2)) return false;
-    *v = GetU16(p_);
-    Skip(2);
-    return true;
-  }
-  bool U32(const char* field, uint32_t* v) {
-    if (!Need(field, 4)) return false;
-    *v = GetU32(p_);
-    Skip(4);
-    return true;
-  }
-  bool U64(const char* field, uint64_t* v) {
-    if (!Need(field, 8)) return false;
-    *v = GetU64(p_);
-    Skip(8);
-    return true;
-  }
-  bool Str16(const char* field, size_t max_len, std::string_view* v) {
-    uint16_t len;
-    if (!U16(field, &len)) return false;
-    if (len > max_len) {
-      error_ = fmt::format("{} is {} bytes, more than {}", field, len, max_len);
-      return false;
-    }
-    if (!Need(field, len)) return false;
-    *v = std::string_view(reinterpret_cast<const char*>(p_), len);
-    Skip(len);
-    return true;
-  }
-  bool Blob32(const char* field, size_t max_len, std::string_view* v) {
-    uint32_t len;
-    if (!U32(field, &len)) return false;
-    if (len > max_len) {
-      error_ = fmt::format("{} is {} bytes, more than {}", field, len, max_len);
-      return false;
-    }
-    if (!Need(field, len)) return false;
-    *v = std::string_view(reinterpret_cast<const char*>(p_), len);
-    Skip(len);
-    return true;
-  }
-  // A u16 count then `count` str16 entries, each at most `max_len` bytes.
-  bool Names(const char* field, size_t max_count, size_t max_len, NameList* v) {
-    uint16_t count;
-    if (!U16(field, &count)) return false;
-    if (count > max_count) {
-      error_ = fmt::format("{} has {} entries, more than {}", field, count,
-                           max_count);
-      return false;
-    }
-    const uint8_t* start = p_;
-    for (uint16_t i = 0; i < count; ++i) {
-      std::string_view s;
-      if (!Str16(field, max_len, &s)) return false;
-    }
-    *v = NameList(count, std::span<const uint8_t>(start, p_ - start));
-    return true;
-  }
-  // A u16 count then `count` (str16 name, blob32 capabilities) pairs.
-  bool Members(const char* field, MemberList* v) {
-    uint16_t count;
-    if (!U16(field, &count)) return false;
-    const uint8_t* start = p_;
-    for (uint16_t i = 0; i < count; ++i) {
-      std::string_view s;
-      if (!Str16(field, kMaxGroupLen, &s)) return false;
-      if (!Blob32(field, kMaxCapabilitiesLen, &s)) return false;
-    }
-    *v = MemberList(count, std::span<const uint8_t>(start, p_ - start));
-    return true;
-  }
+  *v = MemberList(static_cast<uint16_t>(count),
+                  std::span<const uint8_t>(start, r.position() - start));
+  return true;
+}
 
-  // Finishes decoding: trailing bytes are an error too.
-  Status Done(FrameType type) {
-    if (error_.empty() && left_ != 0) {
-      error_ = fmt::format("{} trailing bytes", left_);
-    }
-    if (error_.empty()) return Status::OK();
-    return Status::ProtocolError(
-        fmt::format("malformed {} frame: {}", FrameTypeName(type), error_));
-  }
-
- private:
-  bool Need(const char* field, size_t n) {
-    if (!error_.empty()) return false;
-    if (left_ < n) {
-      error_ = fmt::format("{} truncated", field);
-      return false;
-    }
-    return true;
-  }
-  void Skip(size_t n) {
-    p_ += n;
-    left_ -= n;
-  }
-
-  const uint8_t* p_;
-  size_t left_;
-  std::string error_;
-};
+// Finishes decoding a body: trailing bytes are an error too.
+Status Finish(BodyReader& r, FrameType type) {
+  return r.Done([type] {
+    return fmt::format("malformed {} frame", FrameTypeName(type));
+  });
+}
 
 Status CheckType(const Frame& f, FrameType want) {
   if (f.header.type != want) {
@@ -489,7 +363,7 @@ void EncodeMembership(std::string_view group, Cause cause, uint8_t flags,
 
 Status DecodeHello(const Frame& f, Hello* out) {
   if (Status s = CheckType(f, FrameType::kHello); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   uint32_t magic = 0;
   uint8_t role = 0;
   bool ok = r.U32("magic", &magic);
@@ -502,7 +376,7 @@ Status DecodeHello(const Frame& f, Hello* out) {
        r.Str16("name", kMaxGroupLen, &out->name) &&
        r.U64("incarnation", &out->incarnation) &&
        r.Str16("software", 0xffff, &out->software);
-  if (Status s = r.Done(FrameType::kHello); !s.ok()) return s;
+  if (Status s = Finish(r, FrameType::kHello); !s.ok()) return s;
   if (role != static_cast<uint8_t>(Role::kClient) &&
       role != static_cast<uint8_t>(Role::kPeer)) {
     return Status::ProtocolError(
@@ -514,7 +388,7 @@ Status DecodeHello(const Frame& f, Hello* out) {
 
 Status DecodeWelcome(const Frame& f, Welcome* out) {
   if (Status s = CheckType(f, FrameType::kWelcome); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   r.U16("version", &out->version) &&
       r.Str16("private_name", kMaxGroupLen, &out->private_name) &&
       r.Str16("node", kMaxGroupLen, &out->node) &&
@@ -522,19 +396,19 @@ Status DecodeWelcome(const Frame& f, Welcome* out) {
       r.U32("max_message_size", &out->max_message_size) &&
       r.U32("keepalive_ms", &out->keepalive_ms) &&
       r.U32("idle_timeout_ms", &out->idle_timeout_ms);
-  return r.Done(FrameType::kWelcome);
+  return Finish(r, FrameType::kWelcome);
 }
 
 Status DecodeError(const Frame& f, Error* out) {
   if (Status s = CheckType(f, FrameType::kError); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   uint16_t code = 0;
   uint8_t fatal = 0, request = 0;
   r.U16("code", &code) && r.U8("fatal", &fatal) &&
       r.U8("request_type", &request) && r.U64("ref", &out->ref) &&
       r.Str16("subject", 0xffff, &out->subject) &&
       r.Str16("text", 0xffff, &out->text);
-  if (Status s = r.Done(FrameType::kError); !s.ok()) return s;
+  if (Status s = Finish(r, FrameType::kError); !s.ok()) return s;
   // Unknown codes are kept as numbers: a newer server may send them.
   out->code = static_cast<ErrorCode>(code);
   out->fatal = fatal != 0;
@@ -544,17 +418,17 @@ Status DecodeError(const Frame& f, Error* out) {
 
 Status DecodeJoin(const Frame& f, Join* out) {
   if (Status s = CheckType(f, FrameType::kJoin); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   r.Str16("group", kMaxGroupLen, &out->group) &&
       r.Blob32("capabilities", kMaxCapabilitiesLen, &out->capabilities);
-  return r.Done(FrameType::kJoin);
+  return Finish(r, FrameType::kJoin);
 }
 
 Status DecodeLeave(const Frame& f, Leave* out) {
   if (Status s = CheckType(f, FrameType::kLeave); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   r.Str16("group", kMaxGroupLen, &out->group);
-  return r.Done(FrameType::kLeave);
+  return Finish(r, FrameType::kLeave);
 }
 
 namespace {
@@ -571,12 +445,13 @@ Status CheckService(FrameType type, uint8_t service, Service* out) {
 
 Status DecodeSend(const Frame& f, Send* out) {
   if (Status s = CheckType(f, FrameType::kSend); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   uint8_t service = 0;
   r.U8("service", &service) && r.U64("msg_id", &out->msg_id) &&
-      r.Names("destinations", kMaxGroupsPerSend, kMaxGroupLen, &out->groups) &&
+      ReadNames(r, "destinations", kMaxGroupsPerSend, kMaxGroupLen,
+                &out->groups) &&
       r.Blob32("data", 0xffffffffu, &out->data);
-  if (Status s = r.Done(FrameType::kSend); !s.ok()) return s;
+  if (Status s = Finish(r, FrameType::kSend); !s.ok()) return s;
   if (out->groups.empty()) {
     return Status::ProtocolError("malformed SEND frame: no destinations");
   }
@@ -586,26 +461,27 @@ Status DecodeSend(const Frame& f, Send* out) {
 
 Status DecodeDeliver(const Frame& f, Deliver* out) {
   if (Status s = CheckType(f, FrameType::kDeliver); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   uint8_t service = 0;
   r.U8("service", &service) && r.Str16("sender", kMaxGroupLen, &out->sender) &&
-      r.Names("destinations", kMaxGroupsPerSend, kMaxGroupLen, &out->groups) &&
+      ReadNames(r, "destinations", kMaxGroupsPerSend, kMaxGroupLen,
+                &out->groups) &&
       r.Blob32("data", 0xffffffffu, &out->data);
-  if (Status s = r.Done(FrameType::kDeliver); !s.ok()) return s;
+  if (Status s = Finish(r, FrameType::kDeliver); !s.ok()) return s;
   out->flags = f.header.flags;
   return CheckService(FrameType::kDeliver, service, &out->service);
 }
 
 Status DecodeMembership(const Frame& f, Membership* out) {
   if (Status s = CheckType(f, FrameType::kMembership); !s.ok()) return s;
-  Reader r(f.body);
+  BodyReader r(f.body);
   uint8_t cause = 0;
   r.Str16("group", kMaxGroupLen, &out->group) && r.U8("cause", &cause) &&
       r.U64("view_epoch", &out->view.epoch) &&
       r.U64("view_seq", &out->view.seq) &&
-      r.Members("changed", &out->changed) &&
-      r.Members("members", &out->members);
-  if (Status s = r.Done(FrameType::kMembership); !s.ok()) return s;
+      ReadMembers(r, "changed", &out->changed) &&
+      ReadMembers(r, "members", &out->members);
+  if (Status s = Finish(r, FrameType::kMembership); !s.ok()) return s;
   if (cause < static_cast<uint8_t>(Cause::kJoin) ||
       cause > static_cast<uint8_t>(Cause::kNetwork)) {
     return Status::ProtocolError(

@@ -4,48 +4,13 @@
 
 #include <cassert>
 
+#include "wire/coding.h"
+
 namespace msgc::wire {
 namespace {
 
-// Primitive writers and the bounds-checked reader. They mirror the private
-// helpers of frame.cc (which are not exported); the two must keep the same
-// conventions (LE integers, str16, blob32).
-
-void PutU8(std::string* out, uint8_t v) {
-  out->push_back(static_cast<char>(v));
-}
-void PutU16(std::string* out, uint16_t v) {
-  char b[2] = {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
-  out->append(b, 2);
-}
-void PutU32(std::string* out, uint32_t v) {
-  char b[4];
-  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out->append(b, 4);
-}
-void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  out->append(b, 8);
-}
-void PutStr16(std::string* out, std::string_view s) {
-  assert(s.size() <= 0xffff);
-  PutU16(out, static_cast<uint16_t>(s.size()));
-  out->append(s);
-}
-void PutBlob32(std::string* out, std::string_view s) {
-  assert(s.size() <= 0xffffffffu);
-  PutU32(out, static_cast<uint32_t>(s.size()));
-  out->append(s);
-}
 void SetU64(char* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-uint64_t GetLE(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
 }
 
 size_t BeginMesh(std::string* out, MeshFrameType type, const LinkPrefix& p) {
@@ -62,112 +27,25 @@ size_t BeginMesh(std::string* out, MeshFrameType type, const LinkPrefix& p) {
 void FinishMesh(std::string* out, size_t start) {
   size_t body = out->size() - start - kHeaderSize;
   assert(body <= 0xffffffffu);
-  for (int i = 0; i < 4; ++i)
-    (*out)[start + i] = static_cast<char>((body >> (8 * i)) & 0xff);
+  SetU32(out, start, static_cast<uint32_t>(body));
 }
 
-class Reader {
- public:
-  explicit Reader(std::span<const uint8_t> body)
-      : p_(body.data()), left_(body.size()) {}
+bool ReadService(BodyReader* r, const char* field, Service* s) {
+  uint8_t v;
+  if (!r->U8(field, &v)) return false;
+  if (v > static_cast<uint8_t>(Service::kSafe)) {
+    return r->Fail(fmt::format("{} is {}", field, v));
+  }
+  *s = static_cast<Service>(v);
+  return true;
+}
 
-  bool U8(const char* field, uint8_t* v) { return Int(field, 1, v); }
-  bool U16(const char* field, uint16_t* v) { return Int(field, 2, v); }
-  bool U32(const char* field, uint32_t* v) { return Int(field, 4, v); }
-  bool U64(const char* field, uint64_t* v) { return Int(field, 8, v); }
-  bool Str16(const char* field, size_t max_len, std::string_view* v) {
-    uint16_t len;
-    if (!U16(field, &len)) return false;
-    return Bytes(field, len, max_len, v);
-  }
-  bool Blob32(const char* field, size_t max_len, std::string_view* v) {
-    uint32_t len;
-    if (!U32(field, &len)) return false;
-    return Bytes(field, len, max_len, v);
-  }
-  // A count (u16 or u32) at most `max`.
-  bool Count16(const char* field, size_t max, size_t* n) {
-    uint16_t c;
-    if (!U16(field, &c)) return false;
-    return CheckCount(field, c, max, n);
-  }
-  bool Count32(const char* field, size_t max, size_t* n) {
-    uint32_t c;
-    if (!U32(field, &c)) return false;
-    return CheckCount(field, c, max, n);
-  }
-  bool Service(const char* field, wire::Service* s) {
-    uint8_t v;
-    if (!U8(field, &v)) return false;
-    if (v > static_cast<uint8_t>(Service::kSafe)) {
-      error_ = fmt::format("{} is {}", field, v);
-      return false;
-    }
-    *s = static_cast<wire::Service>(v);
-    return true;
-  }
-  // Entries must each be at least `min_size` bytes: a count larger than the
-  // remaining bytes allow is rejected before any allocation.
-  bool Fits(const char* field, size_t n, size_t min_size) {
-    if (!error_.empty()) return false;
-    if (n * min_size > left_) {
-      error_ = fmt::format("{} truncated", field);
-      return false;
-    }
-    return true;
-  }
-
-  Status Done(uint8_t type) {
-    if (error_.empty() && left_ != 0) {
-      error_ = fmt::format("{} trailing bytes", left_);
-    }
-    if (error_.empty()) return Status::OK();
-    return Status::ProtocolError(
-        fmt::format("malformed {} frame: {}", MeshFrameTypeName(type), error_));
-  }
-
- private:
-  template <typename T>
-  bool Int(const char* field, int n, T* v) {
-    if (!Need(field, n)) return false;
-    *v = static_cast<T>(GetLE(p_, n));
-    p_ += n;
-    left_ -= n;
-    return true;
-  }
-  bool Bytes(const char* field, size_t len, size_t max_len,
-             std::string_view* v) {
-    if (len > max_len) {
-      error_ = fmt::format("{} is {} bytes, more than {}", field, len, max_len);
-      return false;
-    }
-    if (!Need(field, len)) return false;
-    *v = std::string_view(reinterpret_cast<const char*>(p_), len);
-    p_ += len;
-    left_ -= len;
-    return true;
-  }
-  bool CheckCount(const char* field, size_t c, size_t max, size_t* n) {
-    if (c > max) {
-      error_ = fmt::format("{} has {} entries, more than {}", field, c, max);
-      return false;
-    }
-    *n = c;
-    return true;
-  }
-  bool Need(const char* field, size_t n) {
-    if (!error_.empty()) return false;
-    if (left_ < n) {
-      error_ = fmt::format("{} truncated", field);
-      return false;
-    }
-    return true;
-  }
-
-  const uint8_t* p_;
-  size_t left_;
-  std::string error_;
-};
+// Finishes decoding a body: trailing bytes are an error too.
+Status Finish(BodyReader& r, uint8_t type) {
+  return r.Done([type] {
+    return fmt::format("malformed {} frame", MeshFrameTypeName(type));
+  });
+}
 
 // Checks the type and skips the prefix; *r reads the type's body.
 Status Open(const Frame& f, MeshFrameType want,
@@ -191,7 +69,7 @@ void PutNodes(std::string* out, const std::vector<NodeInc>& nodes) {
   }
 }
 
-bool GetNodes(Reader* r, const char* field, std::vector<NodeInc>* out) {
+bool GetNodes(BodyReader* r, const char* field, std::vector<NodeInc>* out) {
   size_t n;
   if (!r->Count16(field, kMaxMeshNodes, &n) || !r->Fits(field, n, 10)) {
     return false;
@@ -216,10 +94,10 @@ void PutItemFields(std::string* out, const Item& m) {
   PutBlob32(out, m.body);
 }
 
-bool GetItemFields(Reader* r, Item* m) {
+bool GetItemFields(BodyReader* r, Item* m) {
   return r->U8("flags", &m->flags) && r->U64("conf_id", &m->conf_id) &&
          r->U64("ts", &m->ts) && r->U32("oseq", &m->oseq) &&
-         r->Service("service", &m->service) && r->U8("kind", &m->kind) &&
+         ReadService(r, "service", &m->service) && r->U8("kind", &m->kind) &&
          r->Blob32("body", 0xffffffffu, &m->body);
 }
 
@@ -377,58 +255,58 @@ Status DecodeLinkSync(const Frame& f, LinkSync* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kLinkSync, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   r.U8("flags", &out->flags) && r.U64("incarnation", &out->incarnation) &&
       r.U64("your_incarnation", &out->your_incarnation) &&
       r.U64("received", &out->received);
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kLinkSync));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kLinkSync));
 }
 
 Status DecodeReach(const Frame& f, Reach* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kReach, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   r.U8("flags", &out->flags) && r.U64("conf_id", &out->conf_id) &&
       r.Str16("lock_coordinator", kMaxNodeNameLen, &out->lock.coordinator) &&
       r.U64("lock_attempt", &out->lock.attempt) &&
       GetNodes(&r, "reachable", &out->reachable);
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kReach));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kReach));
 }
 
 Status DecodeItem(const Frame& f, Item* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kItem, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   GetItemFields(&r, out);
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kItem));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kItem));
 }
 
 Status DecodeClock(const Frame& f, Clock* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kClock, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   r.U64("conf_id", &out->conf_id) && r.U64("ts", &out->ts) &&
       r.U64("stable", &out->stable);
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kClock));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kClock));
 }
 
 Status DecodePropose(const Frame& f, Propose* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kPropose, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   r.U64("attempt", &out->attempt) && GetNodes(&r, "members", &out->members);
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kPropose));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kPropose));
 }
 
 Status DecodeAccept(const Frame& f, Accept* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kAccept, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   size_t n = 0;
   if (r.U64("attempt", &out->attempt) &&
       r.U64("old_conf_id", &out->old_conf_id) &&
@@ -442,25 +320,25 @@ Status DecodeAccept(const Frame& f, Accept* out) {
       }
     }
   }
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kAccept));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kAccept));
 }
 
 Status DecodeInstall(const Frame& f, Install* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kInstall, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   size_t n = 0;
   if (!r.U64("attempt", &out->attempt) || !r.U64("conf_id", &out->conf_id) ||
       !r.Count16("members", kMaxMeshNodes, &n) || !r.Fits("members", n, 18)) {
-    return r.Done(static_cast<uint8_t>(MeshFrameType::kInstall));
+    return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
   }
   out->members.resize(n);
   for (InstallMember& m : out->members) {
     if (!r.Str16("members", kMaxNodeNameLen, &m.name) ||
         !r.U64("members", &m.incarnation) ||
         !r.U64("members", &m.old_conf_id)) {
-      return r.Done(static_cast<uint8_t>(MeshFrameType::kInstall));
+      return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
     }
   }
   if (r.Count32("held", kMaxReports, &n) && r.Fits("held", n, 8)) {
@@ -473,17 +351,17 @@ Status DecodeInstall(const Frame& f, Install* out) {
       }
     }
   }
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kInstall));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
 }
 
 Status DecodeRetrans(const Frame& f, Retrans* out) {
   std::span<const uint8_t> rest;
   Status s = Open(f, MeshFrameType::kRetrans, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
+  BodyReader r(rest);
   r.Str16("origin", kMaxNodeNameLen, &out->origin) &&
       GetItemFields(&r, &out->item);
-  return r.Done(static_cast<uint8_t>(MeshFrameType::kRetrans));
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kRetrans));
 }
 
 Status DecodeMeshEmpty(const Frame& f) {
@@ -491,8 +369,8 @@ Status DecodeMeshEmpty(const Frame& f) {
   std::span<const uint8_t> rest;
   Status s = DecodeLinkPrefix(f, &p, &rest);
   if (!s.ok()) return s;
-  Reader r(rest);
-  return r.Done(static_cast<uint8_t>(f.header.type));
+  BodyReader r(rest);
+  return Finish(r, static_cast<uint8_t>(f.header.type));
 }
 
 }  // namespace msgc::wire

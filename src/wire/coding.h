@@ -1,0 +1,185 @@
+// Little-endian primitives shared by every msgc codec: client frames
+// (frame.cc), mesh frames (mesh_frame.cc) and the server's ordered items
+// (server/items.cc). One place defines str16 / blob32 and how a body is read
+// with bounds checks, so the codecs cannot drift apart.
+//
+// Writers append to a std::string. BodyReader reads a body front to back;
+// the first failure is remembered with the field it concerns, every later
+// read fails, and Done() turns it into a ProtocolError. Decoded string_views
+// point into the body.
+//
+// Thread-safety: value types and free functions; a BodyReader has one owner.
+#ifndef MSGC_WIRE_CODING_H_
+#define MSGC_WIRE_CODING_H_
+
+#include <fmt/format.h>
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace msgc::wire {
+
+inline void PutU8(std::string* out, uint8_t v) {
+  out->push_back(static_cast<char>(v));
+}
+
+inline void PutLE(std::string* out, uint64_t v, int bytes) {
+  char b[8];
+  for (int i = 0; i < bytes; ++i)
+    b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  out->append(b, bytes);
+}
+
+inline void PutU16(std::string* out, uint16_t v) { PutLE(out, v, 2); }
+inline void PutU32(std::string* out, uint32_t v) { PutLE(out, v, 4); }
+inline void PutU64(std::string* out, uint64_t v) { PutLE(out, v, 8); }
+
+inline void PutStr16(std::string* out, std::string_view s) {
+  assert(s.size() <= 0xffff);
+  PutU16(out, static_cast<uint16_t>(s.size()));
+  out->append(s);
+}
+
+inline void PutBlob32(std::string* out, std::string_view s) {
+  assert(s.size() <= 0xffffffffu);
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
+}
+
+inline uint64_t GetLE(const uint8_t* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline uint16_t GetU16(const uint8_t* p) {
+  return static_cast<uint16_t>(GetLE(p, 2));
+}
+inline uint32_t GetU32(const uint8_t* p) {
+  return static_cast<uint32_t>(GetLE(p, 4));
+}
+inline uint64_t GetU64(const uint8_t* p) { return GetLE(p, 8); }
+
+// Patches a u32 at `offset` of *out (e.g. a frame's body length).
+inline void SetU32(std::string* out, size_t offset, uint32_t v) {
+  for (int i = 0; i < 4; ++i) {
+    (*out)[offset + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+}
+
+class BodyReader {
+ public:
+  explicit BodyReader(std::span<const uint8_t> body)
+      : p_(body.data()), left_(body.size()) {}
+
+  bool U8(const char* field, uint8_t* v) { return Int(field, 1, v); }
+  bool U16(const char* field, uint16_t* v) { return Int(field, 2, v); }
+  bool U32(const char* field, uint32_t* v) { return Int(field, 4, v); }
+  bool U64(const char* field, uint64_t* v) { return Int(field, 8, v); }
+
+  // A str16 / blob32 of at most `max_len` bytes.
+  bool Str16(const char* field, size_t max_len, std::string_view* v) {
+    uint16_t len;
+    return U16(field, &len) && Bytes(field, len, max_len, v);
+  }
+  bool Blob32(const char* field, size_t max_len, std::string_view* v) {
+    uint32_t len;
+    return U32(field, &len) && Bytes(field, len, max_len, v);
+  }
+
+  // A u16 / u32 count of at most `max` entries.
+  bool Count16(const char* field, size_t max, size_t* n) {
+    uint16_t c;
+    return U16(field, &c) && CheckCount(field, c, max, n);
+  }
+  bool Count32(const char* field, size_t max, size_t* n) {
+    uint32_t c;
+    return U32(field, &c) && CheckCount(field, c, max, n);
+  }
+
+  // True if `n` entries of at least `min_size` bytes each can still follow:
+  // a count larger than the body allows is rejected before any allocation.
+  bool Fits(const char* field, size_t n, size_t min_size) {
+    if (failed()) return false;
+    if (min_size != 0 && n > left_ / min_size) {
+      return Fail(fmt::format("{} truncated", field));
+    }
+    return true;
+  }
+
+  // The unread rest of the body; the reader is then at its end.
+  std::span<const uint8_t> Rest() {
+    std::span<const uint8_t> r(p_, left_);
+    p_ += left_;
+    left_ = 0;
+    return r;
+  }
+
+  const uint8_t* position() const { return p_; }
+  bool failed() const { return !error_.empty(); }
+  // Records `message` as the failure (unless one is recorded); returns false.
+  bool Fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+    return false;
+  }
+
+  // OK if everything read fine and the body is consumed exactly; else a
+  // ProtocolError "<context()>: <first failure>". `context` is called only
+  // on failure, so the success path formats nothing.
+  template <typename ContextFn>
+  Status Done(ContextFn context) {
+    if (!failed() && left_ != 0) Fail(fmt::format("{} trailing bytes", left_));
+    if (!failed()) return Status::OK();
+    return Status::ProtocolError(fmt::format("{}: {}", context(), error_));
+  }
+
+ private:
+  template <typename T>
+  bool Int(const char* field, int n, T* v) {
+    if (!Need(field, n)) return false;
+    *v = static_cast<T>(GetLE(p_, n));
+    Skip(n);
+    return true;
+  }
+  bool Bytes(const char* field, size_t len, size_t max_len,
+             std::string_view* v) {
+    if (len > max_len) {
+      return Fail(
+          fmt::format("{} is {} bytes, more than {}", field, len, max_len));
+    }
+    if (!Need(field, len)) return false;
+    *v = std::string_view(reinterpret_cast<const char*>(p_), len);
+    Skip(len);
+    return true;
+  }
+  bool CheckCount(const char* field, size_t c, size_t max, size_t* n) {
+    if (c > max) {
+      return Fail(
+          fmt::format("{} has {} entries, more than {}", field, c, max));
+    }
+    *n = c;
+    return true;
+  }
+  bool Need(const char* field, size_t n) {
+    if (failed()) return false;
+    if (left_ < n) return Fail(fmt::format("{} truncated", field));
+    return true;
+  }
+  void Skip(size_t n) {
+    p_ += n;
+    left_ -= n;
+  }
+
+  const uint8_t* p_;
+  size_t left_;
+  std::string error_;
+};
+
+}  // namespace msgc::wire
+
+#endif  // MSGC_WIRE_CODING_H_
