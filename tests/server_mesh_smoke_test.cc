@@ -266,9 +266,8 @@ TEST_F(MeshSmokeTest, ReloadRemovesAndReaddsAPeer) {
   ASSERT_TRUE(a->ExpectMembership(&m));
 
   // n2 removed from n1's peers: the link is closed, n2's members leave
-  // with cause network on n1 (and n1's on n2, which n1 now refuses).
-  // n2 only sees n1 go after idle_timeout (a refused link alone is not a
-  // failure to the mesh), so only n1's side is checked here.
+  // with cause network on n1; n2's redial is refused (NOT_ALLOWED), which
+  // makes n1 unreachable for n2 at once, so n1's members leave on n2 too.
   const std::string both = Config1();
   std::string alone = both;
   alone.replace(alone.find(" n2 = "), alone.find(" ]") - alone.find(" n2 = "),
@@ -280,9 +279,12 @@ TEST_F(MeshSmokeTest, ReloadRemovesAndReaddsAPeer) {
   EXPECT_EQ(ma.ChangedNames(), Names{"#b#n2"});
   EXPECT_EQ(ma.MemberNames(), Names{"#a#n1"});
   EXPECT_TRUE(d1_->WaitForLog("peer n2 removed from peers"));
+  ASSERT_TRUE(NextRegular(*b, &mb, milliseconds(2000)));
+  EXPECT_EQ(mb.cause, Cause::kNetwork);
+  EXPECT_EQ(mb.ChangedNames(), Names{"#a#n1"});
+  EXPECT_EQ(mb.MemberNames(), Names{"#b#n2"});
 
-  // Back in: dialled again, both members reappear in one view with one id
-  // (n2 had not noticed, but its configuration changed all the same).
+  // Back in: dialled again, both members reappear in one view with one id.
   ASSERT_TRUE(d1_->Reconfigure(both).ok());
   ASSERT_TRUE(NextRegular(*a, &ma));
   ASSERT_TRUE(NextRegular(*b, &mb));

@@ -75,7 +75,15 @@ struct Link {
   // The channel (survives reconnects, reset when the peer restarts).
   uint64_t peer_inc = 0;
   uint64_t next_seq = 1;
+  // Unacknowledged frames, link_seq contiguous. Those above sent_seq have not
+  // been handed to `active` yet: they wait here, not in the connection's
+  // queue, until it has room (Pump), so that a resend after a reconnect goes
+  // at the pace the peer reads instead of passing max_backlog at once.
   std::deque<std::pair<uint64_t, FramePtr>> resend;
+  uint64_t sent_seq = 0;  // last link_seq handed to `active` (while synced)
+  // Our send channel restarted at 1 (MaybeReleaseChannel); the peer has not
+  // shown yet that it saw the LINK_SYNC with kSyncReset saying so.
+  bool reset_unconfirmed = false;
   uint64_t recv_seq = 0;    // last link_seq received in order
   uint64_t acked_sent = 0;  // last ack we sent
   asio::steady_timer ack_timer;
@@ -93,6 +101,7 @@ struct ConnInfo {
   Link* link = nullptr;
   bool outbound = false;
   bool established = false;
+  bool sent_reset = false;  // our LINK_SYNC on it carried kSyncReset
 };
 
 struct StoredItem {
@@ -170,6 +179,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   void OnTooLarge(net::Connection& conn,
                   const wire::FrameHeader& header) override;
   void OnClose(net::Connection& conn) override;
+  void OnDrained(net::Connection& conn) override;
 
  private:
   enum class State {
@@ -189,13 +199,16 @@ class Mesh::Impl : public net::ConnectionHandler,
   void Establish(Link& l, const std::shared_ptr<net::Connection>& conn,
                  ConnInfo& info);
   void NotePeerIncarnation(Link& l, uint64_t inc);
-  void HandleMeshFrame(Link& l, net::Connection& conn,
+  void HandleMeshFrame(Link& l, ConnInfo& info, net::Connection& conn,
                        const wire::Frame& frame);
-  void HandleSync(Link& l, net::Connection& conn, const wire::Frame& frame);
+  void HandleSync(Link& l, ConnInfo& info, net::Connection& conn,
+                  const wire::Frame& frame);
   void ProcessAck(Link& l, uint64_t ack);
   void NoteReceived(Link& l);
   void SendAck(Link& l);
   void SendSeq(Link& l, const std::string& frame);
+  void Pump(Link& l);
+  void MaybeReleaseChannel(Link& l);
   void CloseConns(Link& l, net::CloseReason reason, const std::string& why);
   void MarkLost(Link& l, const std::string& why);
   bool Admissible(const Link& l) const;
@@ -701,6 +714,8 @@ void Mesh::Impl::NotePeerIncarnation(Link& l, uint64_t inc) {
     // the channel starts over.
     l.resend.clear();
     l.next_seq = 1;
+    l.sent_seq = 0;
+    l.reset_unconfirmed = false;  // the new process starts at 1 anyway
     l.recv_seq = 0;
     l.acked_sent = 0;
     gossip_.erase(l.spec.name);
@@ -752,6 +767,10 @@ void Mesh::Impl::Establish(Link& l,
   l.synced = false;
   l.last_rx = SteadyClock::now();
   wire::LinkSync sync;
+  // Repeated on every connection until the peer shows it saw it: a peer that
+  // still counts our old stream would take frame 1 for a gap.
+  info.sent_reset = l.reset_unconfirmed;
+  if (info.sent_reset) sync.flags |= wire::kSyncReset;
   sync.incarnation = options_.incarnation;
   sync.your_incarnation = l.peer_inc;
   sync.received = l.recv_seq;
@@ -793,11 +812,19 @@ void Mesh::Impl::OnFrame(net::Connection& conn, const wire::Frame& frame) {
     }
     if (type == wire::FrameType::kError) {
       wire::Error e;
+      std::string why = "refused us";
       if (wire::DecodeError(frame, &e).ok()) {
-        MSGC_LOG_ERROR("mesh {}: peer {} refused us: {}: {}", options_.self,
-                       l.spec.name, wire::ErrorCodeName(e.code), e.text);
+        why = fmt::format("refused us: {}: {}", wire::ErrorCodeName(e.code),
+                          e.text);
       }
-      conn.Close(net::CloseReason::kRefused, "refused by peer");
+      MSGC_LOG_ERROR("mesh {}: peer {} {}", options_.self, l.spec.name, why);
+      conn.Close(net::CloseReason::kRefused, why);
+      // Like ECONNREFUSED: the peer will not take us (e.g. a reload removed
+      // us from its peers), so waiting for idle_timeout would only delay
+      // the configuration change. The redial goes on every
+      // reconnect_interval, in case we are added back. A link that is up on
+      // another connection is left to its own failure detection.
+      if (!(l.active && l.synced)) MarkLost(l, why);
       return;
     }
     if (type == wire::FrameType::kNoop) return;
@@ -815,7 +842,7 @@ void Mesh::Impl::OnFrame(net::Connection& conn, const wire::Frame& frame) {
                         "client frame on a peer link", type);
     return;
   }
-  HandleMeshFrame(l, conn, frame);
+  HandleMeshFrame(l, info, conn, frame);
 }
 
 void Mesh::Impl::OnTooLarge(net::Connection& conn,
@@ -844,7 +871,14 @@ void Mesh::Impl::OnClose(net::Connection& conn) {
   }
 }
 
-void Mesh::Impl::HandleMeshFrame(Link& l, net::Connection& conn,
+void Mesh::Impl::OnDrained(net::Connection& conn) {
+  auto it = conns_.find(&conn);
+  if (it == conns_.end() || !running_) return;
+  Link& l = *it->second.link;
+  if (l.active.get() == &conn) Pump(l);
+}
+
+void Mesh::Impl::HandleMeshFrame(Link& l, ConnInfo& info, net::Connection& conn,
                                  const wire::Frame& frame) {
   wire::LinkPrefix prefix;
   std::span<const uint8_t> rest;
@@ -860,12 +894,18 @@ void Mesh::Impl::HandleMeshFrame(Link& l, net::Connection& conn,
     return;
   }
   if (type == static_cast<uint8_t>(MeshFrameType::kLinkSync)) {
-    HandleSync(l, conn, frame);
+    HandleSync(l, info, conn, frame);
     return;
   }
   if (!l.synced) {
     conn.Close(net::CloseReason::kProtocolError, "mesh frame before LINK_SYNC");
     return;
+  }
+  // The peer sends acks (and BYE aside, anything but its LINK_SYNC) on a
+  // connection only after our LINK_SYNC there: it has seen the restart.
+  if (info.sent_reset && l.reset_unconfirmed &&
+      type != static_cast<uint8_t>(MeshFrameType::kBye)) {
+    l.reset_unconfirmed = false;
   }
   ProcessAck(l, prefix.ack);
   switch (static_cast<MeshFrameType>(type)) {
@@ -933,7 +973,7 @@ void Mesh::Impl::HandleMeshFrame(Link& l, net::Connection& conn,
   }
 }
 
-void Mesh::Impl::HandleSync(Link& l, net::Connection& conn,
+void Mesh::Impl::HandleSync(Link& l, ConnInfo& info, net::Connection& conn,
                             const wire::Frame& frame) {
   wire::LinkSync sync;
   Status s = wire::DecodeLinkSync(frame, &sync);
@@ -943,10 +983,23 @@ void Mesh::Impl::HandleSync(Link& l, net::Connection& conn,
         s.ok() ? std::string("LINK_SYNC incarnation mismatch") : s.message());
     return;
   }
-  // A peer that knew another incarnation of us has nothing of our channel.
+  if (sync.flags & wire::kSyncReset) {
+    // The peer dropped what it had not sent us yet (we were out of its
+    // configuration) and numbers its stream from 1 again.
+    MSGC_LOG_INFO("mesh {}: peer {} restarted its channel to us after {}",
+                  options_.self, l.spec.name, l.recv_seq);
+    l.recv_seq = 0;
+    l.acked_sent = 0;
+  }
+  // A peer that knew another incarnation of us has nothing of our channel;
+  // one that sent its LINK_SYNC before seeing our restart counts our old
+  // stream.
   const uint64_t received =
-      sync.your_incarnation == options_.incarnation ? sync.received : 0;
+      sync.your_incarnation == options_.incarnation && !info.sent_reset
+          ? sync.received
+          : 0;
   ProcessAck(l, received);
+  l.sent_seq = received;
   if (!l.resend.empty() && l.resend.front().first > received + 1) {
     // Cannot happen unless the resend buffer overflowed: frames are gone.
     MSGC_LOG_ERROR(
@@ -955,13 +1008,13 @@ void Mesh::Impl::HandleSync(Link& l, net::Connection& conn,
         options_.self, l.spec.name, received + 1, l.resend.front().first - 1);
     MarkLost(l, "resend buffer overflow");
   }
-  for (const auto& [seq, f] : l.resend) {
-    if (seq > received) conn.Send(f);
-  }
   l.synced = true;
   MSGC_LOG_INFO("mesh {}: link to {} up via {} ({} frames resent)",
                 options_.self, l.spec.name, conn.remote(),
                 l.resend.empty() ? 0 : l.next_seq - 1 - received);
+  // The resend goes out at the pace the peer reads (Pump, OnDrained);
+  // frames sent meanwhile queue behind it in the resend buffer.
+  Pump(l);
   if (!l.alive) {
     l.alive = true;
     RecomputeReach(false);
@@ -973,6 +1026,26 @@ void Mesh::Impl::HandleSync(Link& l, net::Connection& conn,
 void Mesh::Impl::ProcessAck(Link& l, uint64_t ack) {
   while (!l.resend.empty() && l.resend.front().first <= ack) {
     l.resend.pop_front();
+  }
+}
+
+void Mesh::Impl::Pump(Link& l) {
+  if (!l.active || !l.synced || l.resend.empty()) return;
+  net::Connection& c = *l.active;
+  // Fill up to 3/4 of max_backlog: at least the low-water mark, so that
+  // OnDrained comes back for more, and with room left for the unsequenced
+  // frames (acks, keepalives) that go straight to the connection.
+  const size_t limit =
+      std::max(c.low_water_mark(), c.options().max_backlog / 4 * 3 +
+                                       c.options().max_backlog % 4 * 3 / 4);
+  const uint64_t first = l.resend.front().first;
+  // Acknowledged frames left the buffer (possibly received on an earlier
+  // connection); an overflow may have dropped unsent ones.
+  if (l.sent_seq + 1 < first) l.sent_seq = first - 1;
+  while (c.is_open() && c.queued_frames() < limit &&
+         l.sent_seq < l.resend.back().first) {
+    c.Send(l.resend[l.sent_seq + 1 - first].second);
+    ++l.sent_seq;
   }
 }
 
@@ -1018,7 +1091,49 @@ void Mesh::Impl::SendSeq(Link& l, const std::string& frame) {
     l.resend.pop_front();
     MarkLost(l, "resend buffer overflow");
   }
-  if (l.active && l.synced) l.active->Send(std::move(p));
+  if (!l.active || !l.synced) return;
+  if (l.sent_seq + 1 == seq) {
+    // Nothing waits before it: straight to the connection. If the peer
+    // does not read, its queue passes max_backlog and the connection is
+    // closed as stuck (kSlowConsumer); the frame stays in the buffer.
+    l.sent_seq = seq;
+    l.active->Send(std::move(p));
+  } else {
+    Pump(l);  // behind a resend in progress
+  }
+}
+
+void Mesh::Impl::MaybeReleaseChannel(Link& l) {
+  // A peer that is unreachable and out of our configuration needs nothing
+  // of what we have not delivered to it: our configuration's items never
+  // went to it, and the rest (items and clocks of a configuration we both
+  // left, gossip, old proposals) is obsolete — after a merge it is in no
+  // transitional set with us, and gossip is resent on every link. Keeping
+  // the frames would only grow the buffer without bound and make the peer
+  // wade through them when it comes back, so we restart our send channel
+  // (LINK_SYNC kSyncReset).
+  if (l.alive || l.resend.empty() || state_ != State::kOperational ||
+      MemberIndex(l.spec.name) >= 0) {
+    return;
+  }
+  if (proposing_ && std::find(proposal_names_.begin(), proposal_names_.end(),
+                              l.spec.name) != proposal_names_.end()) {
+    return;
+  }
+  MSGC_LOG_NOTICE(
+      "mesh {}: peer {} is unreachable and out of the configuration: "
+      "{} unacknowledged frames released, send channel restarted",
+      options_.self, l.spec.name, l.resend.size());
+  l.resend.clear();
+  l.next_seq = 1;
+  l.sent_seq = 0;
+  l.reset_unconfirmed = true;
+  // A connection that carried the old numbering cannot carry the new one;
+  // nothing more goes on it until OnClose (the redial then syncs anew).
+  l.synced = false;
+  if (l.active && l.active->is_open()) {
+    l.active->Close(net::CloseReason::kShutdown, "send channel restarted");
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1088,6 +1203,10 @@ void Mesh::Impl::Tick() {
     if (l->alive && idle.count() > 0 && now - l->last_rx >= idle) {
       MarkLost(*l, fmt::format("nothing received for {}ms", idle.count()));
     }
+    MaybeReleaseChannel(*l);
+    // OnDrained drives the pacing; this only covers a low-water mark moved
+    // by new options while the queue was short.
+    Pump(*l);
   }
   if ((state_ == State::kLocked || state_ == State::kInstalling) &&
       now >= lock_deadline_) {
@@ -1797,6 +1916,7 @@ void Mesh::Impl::TryCompleteInstall() {
   listener_->OnConfiguration(conf, joined, left);
   ScheduleClock();
   ScheduleDeliver();
+  for (auto& [name, l] : links_) MaybeReleaseChannel(*l);
   RecomputeReach(true);  // gossip the new conf id; a restarted peer may be
                          // admissible now
 }

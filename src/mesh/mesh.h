@@ -56,7 +56,9 @@ inline constexpr std::chrono::milliseconds kAckDelay{10};
 inline constexpr uint64_t kAckEvery = 256;
 // Resolution of the reachability (idle) check.
 inline constexpr std::chrono::milliseconds kTickInterval{50};
-// Unacknowledged frames kept per link before the peer is treated as lost.
+// Unacknowledged frames kept per link before the peer is treated as lost
+// (a peer unreachable and out of the configuration has its frames released
+// earlier, docs/mesh.md §2).
 inline constexpr size_t kMaxResendFrames = 1 << 20;
 
 struct PeerSpec {
@@ -120,7 +122,8 @@ struct LinkInfo {
   std::string state;         // "down", "connecting", "up"
   bool reachable = false;    // counted as reachable by the failure detector
   uint64_t incarnation = 0;  // the peer's, 0 if never seen
-  size_t unacked = 0;        // frames in the resend buffer
+  size_t unacked = 0;        // frames in the resend buffer (including those
+                             // not handed to the connection yet)
   size_t queued = 0;         // frames in the connection's output queue
   std::chrono::steady_clock::time_point last_rx;
   std::string remote;  // "ip:port" of the live connection, or ""
@@ -143,8 +146,8 @@ class Mesh {
   // role=peer. The mesh checks the name and the source address against
   // `peers` (refusing with a fatal ERROR NOT_ALLOWED and a logged reason),
   // answers WELCOME and from then on owns the link.
-  // Contract until net::Connection::set_handler exists: the caller forwards
-  // every later OnFrame/OnTooLarge/OnClose of `conn` to link_handler().
+  // The caller hands `conn` over with conn->set_handler(link_handler()), or
+  // forwards every later OnFrame/OnTooLarge/OnClose/OnDrained of it there.
   void AdoptInbound(std::shared_ptr<net::Connection> conn,
                     const wire::Hello& hello,
                     const asio::ip::tcp::endpoint& remote);

@@ -95,8 +95,9 @@ class Recorder : public MeshListener {
 };
 
 // What the server does for peer connections: decode HELLO, hand the
-// connection to the mesh, then forward its callbacks (until
-// net::Connection::set_handler exists).
+// connection to the mesh, then forward its callbacks (msgcd uses
+// Connection::set_handler instead; forwarding is the other way the
+// AdoptInbound contract allows).
 class Router : public net::ConnectionHandler {
  public:
   explicit Router(Mesh** mesh) : mesh_(mesh) {}
@@ -133,6 +134,9 @@ class Router : public net::ConnectionHandler {
     pending_.erase(&c);
     if (adopted_.erase(&c)) (*mesh_)->link_handler()->OnClose(c);
   }
+  void OnDrained(net::Connection& c) override {
+    if (adopted_.count(&c)) (*mesh_)->link_handler()->OnDrained(c);
+  }
 
  private:
   Mesh** mesh_;
@@ -160,19 +164,22 @@ class Node {
   ~Node() { Kill(); }
 
   // Binds the listener (port 0 the first time, the same port on restart).
-  uint16_t Bind() {
+  // `rcvbuf` != 0: SO_RCVBUF of accepted links (as msgcd's tcpbuf_size);
+  // 0 leaves loopback autotuning, which may buffer megabytes.
+  uint16_t Bind(uint32_t rcvbuf = 0) {
     io_ = std::make_unique<asio::io_context>();
     listener_ = net::Listener::Create(*io_);
     Status s = listener_->Open(
-        asio::ip::tcp::endpoint(asio::ip::make_address(ip_), port_));
+        asio::ip::tcp::endpoint(asio::ip::make_address(ip_), port_), rcvbuf);
     EXPECT_TRUE(s.ok()) << s.ToString();
     port_ = listener_->local_endpoint().port();
     return port_;
   }
 
-  void Start(const std::vector<PeerSpec>& peers, uint64_t incarnation) {
+  void Start(const std::vector<PeerSpec>& peers, uint64_t incarnation,
+             const MeshOptions& base = BaseOptions()) {
     incarnation_ = incarnation;
-    MeshOptions o = BaseOptions();
+    MeshOptions o = base;
     o.self = name_;
     o.incarnation = incarnation;
     o.peers = peers;
@@ -203,6 +210,12 @@ class Node {
     asio::post(*io_, [this, body = std::move(body), s] {
       ASSERT_TRUE(mesh_->Submit(s, 1, body));
     });
+  }
+
+  // Like SIGSTOP/SIGCONT: the loop runs nothing for `t` (its sockets are
+  // not read, its timers do not fire), then goes on. Does not wait.
+  void Stall(std::chrono::milliseconds t) {
+    asio::post(*io_, [t] { std::this_thread::sleep_for(t); });
   }
 
   // Like kill -9: the loop stops, then everything is torn down without
@@ -250,15 +263,27 @@ class MeshTest : public ::testing::Test {
           kNames[i], "127.0.0." + std::to_string(i + 1)));
     }
     for (auto& node : nodes_) {
-      node->Bind();
+      node->Bind(rcvbuf_);
       peers_.push_back({node->name(), node->ip(), node->port()});
     }
-    for (auto& node : nodes_) node->Start(peers_, NextInc());
+    for (auto& node : nodes_) node->Start(peers_, NextInc(), base_);
   }
   uint64_t NextInc() { return ++inc_ * 0x9e3779b97f4a7c15ull; }
   void Restart(int i) {
-    nodes_[i]->Bind();
-    nodes_[i]->Start(peers_, NextInc());
+    nodes_[i]->Bind(rcvbuf_);
+    nodes_[i]->Start(peers_, NextInc(), base_);
+  }
+  // Node i reloads its options with `peers`.
+  Status Reload(int i, const std::vector<PeerSpec>& peers) {
+    Status st;
+    nodes_[i]->Run([&](Mesh& m) {
+      MeshOptions o = base_;
+      o.self = nodes_[i]->name();
+      o.incarnation = nodes_[i]->incarnation();
+      o.peers = peers;
+      st = m.UpdateOptions(o);
+    });
+    return st;
   }
 
   // All nodes in `idx` share one configuration of exactly `members`.
@@ -289,6 +314,8 @@ class MeshTest : public ::testing::Test {
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<PeerSpec> peers_;
   uint64_t inc_ = 0;
+  MeshOptions base_ = BaseOptions();  // set before MakeNodes
+  uint32_t rcvbuf_ = 0;               // set before MakeNodes
 };
 
 // Per origin, bodies "<origin>-<n>" must come in increasing n.
@@ -313,6 +340,16 @@ size_t CountDeliveries(const std::vector<std::string>& events) {
   size_t n = 0;
   for (const auto& e : events) n += e.rfind("D ", 0) == 0;
   return n;
+}
+
+// Deliveries that are not unique.
+size_t CountDuplicates(const std::vector<std::string>& events) {
+  std::set<std::string> seen;
+  size_t dups = 0;
+  for (const auto& e : events) {
+    if (e.rfind("D ", 0) == 0 && !seen.insert(e).second) ++dups;
+  }
+  return dups;
 }
 
 TEST_F(MeshTest, SingleServerDeliversToItself) {
@@ -556,6 +593,120 @@ TEST_F(MeshTest, NonPeersAreRefused) {
   EXPECT_EQ(HelloFrom("127.0.0.1", nodes_[0]->port(), "a"), kNotAllowed);
   // The real configuration is untouched.
   EXPECT_TRUE(Together({0, 1}, "a,b"));
+}
+
+// A server whose loop stalls (SIGSTOP-like) for less than idle_timeout
+// while another floods it: the stuck link is closed by max_backlog, and
+// after the stall the thousands of unacknowledged frames must be resent at
+// the pace the peer reads (not dumped into the new connection, which would
+// pass max_backlog again, forever). No configuration change, nothing lost
+// or delivered twice.
+TEST_F(MeshTest, ShortStallResendsBacklogPacedAndLosesNothing) {
+  base_.link.idle_timeout = 4000ms;
+  base_.link.max_backlog = 200;
+  base_.link.tcpbuf_size = 65536;
+  rcvbuf_ = 65536;
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  nodes_[2]->Stall(1200ms);
+  // ~4 MB from a: far more than c's socket buffers plus max_backlog frames.
+  const std::string pad(1000, '.');
+  constexpr int kItems = 4000;
+  for (int i = 0; i < kItems; ++i) {
+    nodes_[0]->Submit(pad + "a-" + std::to_string(i));
+    if (i % 40 == 0) nodes_[1]->Submit("b-" + std::to_string(i));
+  }
+  const size_t total = kItems + kItems / 40;
+  ASSERT_TRUE(WaitDelivered({0, 1, 2}, total, 20000ms))
+      << nodes_[0]->rec().delivered() << " " << nodes_[1]->rec().delivered()
+      << " " << nodes_[2]->rec().delivered();
+  std::this_thread::sleep_for(200ms);  // let any duplicate show up
+  auto a = nodes_[0]->rec().Since(id);
+  EXPECT_EQ(CountDeliveries(a), total);
+  EXPECT_EQ(CountDuplicates(a), 0u);
+  EXPECT_TRUE(a == nodes_[1]->rec().Since(id));
+  EXPECT_TRUE(a == nodes_[2]->rec().Since(id));
+  ExpectFifo(a);
+  EXPECT_EQ(nodes_[0]->rec().conf().id, id);
+  EXPECT_EQ(nodes_[2]->rec().conf().id, id);
+}
+
+// The same stall, longer than idle_timeout: c leaves, a and b go on with
+// every item exactly once; a drops what it could not send to c (c is out
+// of its configuration) and restarts the channel; when c's loop runs again
+// the three converge to one configuration and order together.
+TEST_F(MeshTest, LongStallLeavesThenRejoins) {
+  base_.link.max_backlog = 200;
+  base_.link.tcpbuf_size = 65536;
+  rcvbuf_ = 65536;
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  nodes_[2]->Stall(2500ms);
+  const std::string pad(1000, '.');
+  constexpr int kItems = 3000;
+  for (int i = 0; i < kItems; ++i) {
+    nodes_[0]->Submit(pad + "a-" + std::to_string(i));
+    if (i % 30 == 0) nodes_[1]->Submit("b-" + std::to_string(i));
+  }
+  const size_t total = kItems + kItems / 30;
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b", 5000ms));
+  ASSERT_TRUE(WaitDelivered({0, 1}, total, 10000ms));
+  auto a = nodes_[0]->rec().Since(id);
+  EXPECT_EQ(CountDeliveries(a), total);
+  EXPECT_EQ(CountDuplicates(a), 0u);
+  EXPECT_TRUE(a == nodes_[1]->rec().Since(id));
+  ExpectFifo(a);
+  // c comes back.
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c", 10000ms))
+      << Members(nodes_[2]->rec().conf().members);
+  const uint64_t id3 = nodes_[0]->rec().conf().id;
+  for (int i = 0; i < 10; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-x" + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (CountDeliveries(n->rec().Since(id3)) != 30) return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(nodes_[0]->rec().Since(id3), nodes_[1]->rec().Since(id3));
+  EXPECT_EQ(nodes_[0]->rec().Since(id3), nodes_[2]->rec().Since(id3));
+  EXPECT_EQ(CountDuplicates(nodes_[2]->rec().events()), 0u);
+}
+
+// A peer whose HELLO is refused with NOT_ALLOWED (the other side's reload
+// removed it from its peers) is unreachable at once, like a refused
+// connect(), not after idle_timeout; it keeps redialling and comes back
+// when re-added.
+TEST_F(MeshTest, RefusedPeerIsUnreachableAtOnce) {
+  base_.link.idle_timeout = 20000ms;  // only the refusal can be quick
+  MakeNodes(2);
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  ASSERT_TRUE(Reload(1, {peers_[1]}).ok());
+  ASSERT_TRUE(WaitTogether({1}, "b", 3000ms));
+  ASSERT_TRUE(WaitTogether({0}, "a", 3000ms))
+      << "a did not drop b after its refusal";
+  bool reachable = true;
+  nodes_[0]->Run([&](Mesh& m) {
+    for (const LinkInfo& l : m.links()) {
+      if (l.peer == "b") reachable = l.reachable;
+    }
+  });
+  EXPECT_FALSE(reachable);
+  // a still dials b every reconnect_interval: re-adding a is enough.
+  ASSERT_TRUE(Reload(1, peers_).ok());
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b", 5000ms));
+  for (int i = 0; i < 5; ++i) {
+    for (auto& n : nodes_) n->Submit(n->name() + "-" + std::to_string(i));
+  }
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  ASSERT_TRUE(WaitFor([&] {
+    return CountDeliveries(nodes_[0]->rec().Since(id)) == 10 &&
+           CountDeliveries(nodes_[1]->rec().Since(id)) == 10;
+  }));
+  EXPECT_EQ(nodes_[0]->rec().Since(id), nodes_[1]->rec().Since(id));
 }
 
 }  // namespace

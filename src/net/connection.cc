@@ -214,6 +214,7 @@ void Connection::Send(FramePtr frame) {
                       options_.max_backlog));
     return;
   }
+  if (queue_.size() >= low_water_mark()) above_low_water_ = true;
   ScheduleFlush();
 }
 
@@ -270,6 +271,14 @@ void Connection::OnWrite(const std::error_code& ec, size_t n) {
     n -= left;
     head_offset_ = 0;
     queue_.pop_front();
+  }
+  if (above_low_water_ && queue_.size() < low_water_mark() &&
+      state_ == State::kOpen && handler_ != nullptr) {
+    above_low_water_ = false;
+    // The handler may Send (which only posts a flush: writing_ is false and
+    // StartWrite below picks the new frames up) or Close (StartWrite then
+    // finds the connection closed).
+    handler_->OnDrained(*this);
   }
   StartWrite();
 }

@@ -103,6 +103,12 @@ class ConnectionHandler {
   // The connection was closed (see conn.close_reason()). Called exactly once,
   // from a posted handler; the owner may drop its reference here.
   virtual void OnClose(Connection& conn) = 0;
+  // The output queue, after holding at least low_water_mark() frames, fell
+  // below it (called from the write completion, while open). Lets an owner
+  // that keeps its own backlog (the mesh's resend buffer) hand frames over
+  // at the pace the other side reads instead of all at once, which would
+  // pass max_backlog. The handler may call any method of `conn`.
+  virtual void OnDrained(Connection& /*conn*/) {}
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -164,7 +170,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   CloseReason close_reason() const { return close_reason_; }
   const std::string& close_detail() const { return close_detail_; }
 
+  // Frames in the output queue (cheap).
   size_t queued_frames() const { return queue_.size(); }
+  // OnDrained fires when the queue falls below this after having reached
+  // it: max_backlog / 2, at least 1.
+  size_t low_water_mark() const {
+    return options_.max_backlog / 2 > 0 ? options_.max_backlog / 2 : 1;
+  }
 
   // An opaque pointer for the owner (e.g. its Session); not owned.
   void* context() const { return context_; }
@@ -216,8 +228,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Output. `queue_[0]` has been written up to `head_offset_` bytes.
   std::deque<FramePtr> queue_;
   size_t head_offset_ = 0;
-  bool writing_ = false;       // an async write is pending
-  bool flush_posted_ = false;  // StartWrite is posted
+  bool writing_ = false;          // an async write is pending
+  bool flush_posted_ = false;     // StartWrite is posted
+  bool above_low_water_ = false;  // reached low_water_mark(): OnDrained due
   std::array<asio::const_buffer, kMaxIovecsPerWrite> iov_;
   bool draining_ = false;  // half-closed, discarding input until EOF
   std::unique_ptr<std::array<char, 4096>> drain_buf_;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct Recorder : ConnectionHandler {
     detail = c.close_detail();
     if (on_close) on_close();
   }
+  void OnDrained(Connection& c) override {
+    ++drained;
+    if (on_drained) on_drained(c);
+  }
   std::vector<std::string> frames;
   std::vector<wire::FrameType> types;
   std::vector<uint32_t> too_large;
@@ -35,6 +40,8 @@ struct Recorder : ConnectionHandler {
   CloseReason reason = CloseReason::kNone;
   std::string detail;
   std::function<void()> on_close;
+  int drained = 0;
+  std::function<void(Connection&)> on_drained;
 };
 
 // A server Connection (under test) and the raw client socket talking to it.
@@ -128,6 +135,50 @@ TEST_F(ConnectionTest, BacklogOverflowClosesAsSlowConsumer) {
   EXPECT_EQ(rec_.closes, 0);  // OnClose is posted, never re-entrant
   RunUntil([&] { return rec_.closes == 1; });
   EXPECT_EQ(rec_.reason, CloseReason::kSlowConsumer);
+}
+
+// An owner with its own backlog tops the queue up from OnDrained: many more
+// frames than max_backlog go through, in order, without a slow-consumer
+// close, because the queue never holds more than max_backlog.
+TEST_F(ConnectionTest, OnDrainedPacesAnOwnerBacklog) {
+  ConnectionOptions o;
+  o.max_backlog = 10;
+  Open(o);
+  EXPECT_EQ(conn_->low_water_mark(), 5u);
+  std::vector<std::shared_ptr<const std::string>> backlog;
+  std::string expected;
+  for (int i = 0; i < 2000; ++i) {
+    backlog.push_back(
+        std::make_shared<const std::string>(JoinFrame(std::to_string(i))));
+    expected += *backlog.back();
+  }
+  size_t next = 0;
+  size_t max_queued = 0;
+  auto top_up = [&](Connection& c) {
+    while (next < backlog.size() && c.queued_frames() < 8) {
+      c.Send(backlog[next++]);
+      max_queued = std::max(max_queued, c.queued_frames());
+    }
+  };
+  rec_.on_drained = top_up;
+  top_up(*conn_);
+  std::string got;
+  RunUntil([&] {
+    got += ClientRead();
+    return got.size() >= expected.size();
+  });
+  EXPECT_EQ(got, expected);
+  EXPECT_TRUE(conn_->is_open());
+  EXPECT_LE(max_queued, 8u);
+  EXPECT_GT(rec_.drained, 100);
+  // Below the low-water mark without having reached it: no notification.
+  const int before = rec_.drained;
+  conn_->Send(backlog[0]);
+  RunUntil([&] {
+    got += ClientRead();
+    return conn_->queued_frames() == 0;
+  });
+  EXPECT_EQ(rec_.drained, before);
 }
 
 TEST_F(ConnectionTest, OwnerMayDropConnectionInOnClose) {
