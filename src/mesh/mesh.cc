@@ -1073,7 +1073,7 @@ void Mesh::Impl::SendAck(Link& l) {
   auto f = std::make_shared<std::string>();
   wire::EncodeLinkAck({0, l.recv_seq}, f.get());
   l.acked_sent = l.recv_seq;
-  l.active->Send(std::move(f));
+  l.active->SendUrgent(std::move(f));
 }
 
 void Mesh::Impl::SendSeq(Link& l, const std::string& frame) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "base/log.h"
@@ -218,6 +219,25 @@ void Connection::Send(FramePtr frame) {
   ScheduleFlush();
 }
 
+void Connection::SendUrgent(FramePtr frame) {
+  if (state_ != State::kOpen) return;
+  if (writing_) {
+    // The pending write's iovec points into the queue: leave it alone and
+    // let OnWrite put the frame right behind whatever that write finishes.
+    urgent_.push_back(std::move(frame));
+    return;
+  }
+  InsertUrgent(std::move(frame));
+  ScheduleFlush();
+}
+
+void Connection::InsertUrgent(FramePtr frame) {
+  // A partly written head frame must be finished first; nothing after it
+  // has touched the socket yet.
+  const std::ptrdiff_t at = head_offset_ > 0 ? 1 : 0;
+  queue_.insert(queue_.begin() + at, std::move(frame));
+}
+
 void Connection::ScheduleFlush() {
   if (writing_ || flush_posted_) return;
   // Posting instead of writing now lets every frame queued during this loop
@@ -272,6 +292,12 @@ void Connection::OnWrite(const std::error_code& ec, size_t n) {
     head_offset_ = 0;
     queue_.pop_front();
   }
+  // Urgent frames that arrived during the write go next, in their order.
+  while (!urgent_.empty() && state_ == State::kOpen) {
+    InsertUrgent(std::move(urgent_.back()));
+    urgent_.pop_back();
+  }
+  urgent_.clear();
   if (above_low_water_ && queue_.size() < low_water_mark() &&
       state_ == State::kOpen && handler_ != nullptr) {
     above_low_water_ = false;
@@ -292,7 +318,7 @@ void Connection::ArmKeepalive() {
   keepalive_timer_.async_wait(
       [self = shared_from_this()](const std::error_code& ec) {
         if (ec || self->state_ != State::kOpen) return;
-        self->Send(NoopFrame());
+        self->SendUrgent(NoopFrame());
         if (self->state_ == State::kOpen) self->ArmKeepalive();
       });
 }

@@ -44,6 +44,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "wire/frame.h"
 
@@ -132,6 +133,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // if the queue then holds more than max_backlog frames. Ignored unless
   // the connection is open.
   void Send(FramePtr frame);
+  // Queues a small control frame (keepalive, link ack) ahead of every frame
+  // not yet handed to the socket, so that it never waits behind queued
+  // data. It goes right after the frames of a write in progress (and after
+  // a partly written frame), which keeps the byte stream well formed.
+  void SendUrgent(FramePtr frame);
 
   // Closes at once: queued output is dropped, the socket closed.
   void Close(CloseReason reason, std::string detail);
@@ -196,6 +202,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnRead(const std::error_code& ec, size_t n);
   void ProcessInput();
   void ScheduleFlush();
+  void InsertUrgent(FramePtr frame);
   void StartWrite();
   void OnWrite(const std::error_code& ec, size_t n);
   void ArmKeepalive();
@@ -229,6 +236,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<FramePtr> queue_;
   size_t head_offset_ = 0;
   bool writing_ = false;          // an async write is pending
+  std::vector<FramePtr> urgent_;  // SendUrgent during a write, for OnWrite
   bool flush_posted_ = false;     // StartWrite is posted
   bool above_low_water_ = false;  // reached low_water_mark(): OnDrained due
   std::array<asio::const_buffer, kMaxIovecsPerWrite> iov_;

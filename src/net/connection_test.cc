@@ -122,6 +122,45 @@ TEST_F(ConnectionTest, SharedFramesAreWrittenInOrder) {
   EXPECT_EQ(conn_->queued_frames(), 0u);
 }
 
+TEST_F(ConnectionTest, UrgentFramesOvertakeQueuedData) {
+  ConnectionOptions o;
+  o.tcpbuf_size = 4096;  // small socket buffer: most data stays queued
+  Open(o);
+  // Queue more data than the socket takes, let one write start, then
+  // queue an urgent NOOP: it must arrive before the data still queued and
+  // the byte stream must stay a well-formed sequence of frames.
+  const std::string big(64 * 1024, 'x');
+  for (int i = 0; i < 40; ++i) {
+    std::string f;
+    std::vector<std::string_view> g = {"g"};
+    wire::EncodeSend(wire::Service::kFifo, 0, i, g, big, &f);
+    conn_->Send(std::make_shared<const std::string>(std::move(f)));
+  }
+  io_.run_for(20ms);
+  io_.restart();
+  ASSERT_GT(conn_->queued_frames(), 2u);
+  std::string noop;
+  wire::EncodeNoop(&noop);
+  conn_->SendUrgent(std::make_shared<const std::string>(noop));
+  wire::FrameDecoder dec(1 << 20);
+  std::vector<wire::FrameType> types;
+  RunUntil([&] {
+    dec.Append(ClientRead());
+    wire::Frame f;
+    wire::FrameDecoder::Result r;
+    while ((r = dec.Next(&f)) == wire::FrameDecoder::Result::kFrame) {
+      types.push_back(f.header.type);
+    }
+    EXPECT_NE(r, wire::FrameDecoder::Result::kError) << dec.error();
+    return types.size() == 41;
+  });
+  auto noop_at = std::find(types.begin(), types.end(), wire::FrameType::kNoop);
+  ASSERT_NE(noop_at, types.end());
+  // Only the frames of the write in flight (and a partly written one) may
+  // precede it: far fewer than the 40 queued.
+  EXPECT_LT(noop_at - types.begin(), 20);
+}
+
 TEST_F(ConnectionTest, BacklogOverflowClosesAsSlowConsumer) {
   ConnectionOptions o;
   o.max_backlog = 3;
