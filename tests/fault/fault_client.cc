@@ -18,12 +18,15 @@
 //   {"t":..,"ev":"exit"}     (SIGTERM / SIGINT: close and exit)
 //
 // Events are taken from Receive()'s queue by one receiver thread, so the
-// log keeps their arrival order. "inc" is the connection incarnation (1 for the first session, +1 for
-// every reconnection); "idx" is a per-process receive index over messages
-// and views. The payload of each message is "<name> <seq> <service>".
+// log keeps their arrival order. "inc" is the connection incarnation (1 for the
+// first session, +1 for every reconnection); "idx" is a per-process receive
+// index over messages and views. The payload of each message is "<name> <seq>
+// <service>".
 //
 // Usage: msgc-fault-client --name N --servers h:p[,h:p...] --groups g1,g2
 //        --log FILE [--rate MSGS_PER_S] [--seed S]
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -35,7 +38,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "msgc/client.h"
@@ -57,11 +59,21 @@ std::string Esc(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c >= 0x7f) {
           char buf[8];
@@ -140,12 +152,18 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--name") name = next();
-    else if (a == "--servers") servers = next();
-    else if (a == "--groups") groups_arg = next();
-    else if (a == "--log") log_path = next();
-    else if (a == "--rate") rate = std::atof(next().c_str());
-    else if (a == "--seed") seed = static_cast<unsigned>(std::atol(next().c_str()));
+    if (a == "--name")
+      name = next();
+    else if (a == "--servers")
+      servers = next();
+    else if (a == "--groups")
+      groups_arg = next();
+    else if (a == "--log")
+      log_path = next();
+    else if (a == "--rate")
+      rate = std::atof(next().c_str());
+    else if (a == "--seed")
+      seed = static_cast<unsigned>(std::atol(next().c_str()));
     else {
       std::fprintf(stderr,
                    "usage: %s --name N --servers h:p[,h:p] --groups g1,g2 "
@@ -173,9 +191,9 @@ int main(int argc, char** argv) {
   sigaction(SIGUSR1, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  log.Write(",\"ev\":\"start\",\"name\":" + Esc(name) +
-            ",\"pid\":" + std::to_string(getpid()) + ",\"groups\":" +
-            Arr(groups) + ",\"servers\":" + Arr(Split(servers, ',')));
+  log.Write(",\"ev\":\"start\",\"name\":" + Esc(name) + ",\"pid\":" +
+            std::to_string(getpid()) + ",\"groups\":" + Arr(groups) +
+            ",\"servers\":" + Arr(Split(servers, ',')));
   log.Flush();
 
   msgc::ClientOptions opts;
@@ -219,21 +237,21 @@ int main(int argc, char** argv) {
     std::vector<std::string> changed;
     for (const auto& mem : v.changed) changed.push_back(mem.name);
     log.Write(",\"ev\":\"view\",\"inc\":" + std::to_string(inc) +
-              ",\"idx\":" + std::to_string(++idx) + ",\"group\":" +
-              Esc(v.group) + ",\"view\":" + Esc(v.view) + ",\"cause\":" +
-              Esc(msgc::MembershipCauseName(v.cause)) + ",\"trans\":" +
-              (v.transitional ? "true" : "false") + ",\"self_leave\":" +
-              (v.self_leave ? "true" : "false") + ",\"members\":" +
-              Arr(members) + ",\"changed\":" + Arr(changed));
+              ",\"idx\":" + std::to_string(++idx) +
+              ",\"group\":" + Esc(v.group) + ",\"view\":" + Esc(v.view) +
+              ",\"cause\":" + Esc(msgc::MembershipCauseName(v.cause)) +
+              ",\"trans\":" + (v.transitional ? "true" : "false") +
+              ",\"self_leave\":" + (v.self_leave ? "true" : "false") +
+              ",\"members\":" + Arr(members) + ",\"changed\":" + Arr(changed));
   };
   cb.on_connection = [&](bool up, const msgc::ConnectionEvent& c) {
     if (up) {
       ++inc;
       connected = true;
       log.Write(",\"ev\":\"connected\",\"inc\":" + std::to_string(inc) +
-                ",\"server\":" + Esc(c.server) + ",\"priv\":" +
-                Esc(c.private_name) + ",\"reconnect\":" +
-                (c.reconnect ? "true" : "false"));
+                ",\"server\":" + Esc(c.server) +
+                ",\"priv\":" + Esc(c.private_name) +
+                ",\"reconnect\":" + (c.reconnect ? "true" : "false"));
     } else {
       connected = false;
       log.Write(",\"ev\":\"disconnected\",\"inc\":" + std::to_string(inc) +
@@ -243,9 +261,9 @@ int main(int argc, char** argv) {
     log.Flush();
   };
   cb.on_error = [&](const msgc::ServerError& e) {
-    log.Write(",\"ev\":\"error\",\"code\":" + Esc(e.code_name) +
-              ",\"fatal\":" + (e.fatal ? "true" : "false") + ",\"request\":" +
-              Esc(e.request) + ",\"ref\":" + std::to_string(e.ref) +
+    log.Write(",\"ev\":\"error\",\"code\":" + Esc(e.code_name) + ",\"fatal\":" +
+              (e.fatal ? "true" : "false") + ",\"request\":" + Esc(e.request) +
+              ",\"ref\":" + std::to_string(e.ref) +
               ",\"subject\":" + Esc(e.subject) + ",\"text\":" + Esc(e.text));
   };
 
@@ -270,13 +288,21 @@ int main(int argc, char** argv) {
         break;  // closed and drained
       }
       switch (ev.type) {
-        case msgc::Event::Type::kMessage: cb.on_message(ev.message); break;
-        case msgc::Event::Type::kMembership: cb.on_membership(ev.membership); break;
-        case msgc::Event::Type::kConnected: cb.on_connection(true, ev.connection); break;
+        case msgc::Event::Type::kMessage:
+          cb.on_message(ev.message);
+          break;
+        case msgc::Event::Type::kMembership:
+          cb.on_membership(ev.membership);
+          break;
+        case msgc::Event::Type::kConnected:
+          cb.on_connection(true, ev.connection);
+          break;
         case msgc::Event::Type::kDisconnected:
           cb.on_connection(false, ev.connection);
           break;
-        case msgc::Event::Type::kError: cb.on_error(ev.error); break;
+        case msgc::Event::Type::kError:
+          cb.on_error(ev.error);
+          break;
       }
     }
   });
@@ -289,9 +315,8 @@ int main(int argc, char** argv) {
   }
 
   std::mt19937 rng(seed);
-  const msgc::Service services[3] = {msgc::Service::kFifo,
-                                     msgc::Service::kAgreed,
-                                     msgc::Service::kSafe};
+  const msgc::Service services[3] = {
+      msgc::Service::kFifo, msgc::Service::kAgreed, msgc::Service::kSafe};
   uint64_t seq = 0;
   auto period = std::chrono::duration<double>(1.0 / rate);
   auto next_send = std::chrono::steady_clock::now();
@@ -313,13 +338,12 @@ int main(int argc, char** argv) {
       continue;
     }
     if (now < next_send) {
-      std::this_thread::sleep_for(
-          std::min<std::chrono::steady_clock::duration>(
-              next_send - now, std::chrono::milliseconds(20)));
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          next_send - now, std::chrono::milliseconds(20)));
       continue;
     }
-    next_send += std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        period);
+    next_send +=
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(period);
     if (next_send < now) next_send = now;  // do not burst after a stall
     if (!connected) continue;
     ++seq;
@@ -342,8 +366,8 @@ int main(int argc, char** argv) {
               ",\"svc\":" + Esc(svc_name) + ",\"groups\":" + Arr(dest));
     msgc::Result sr = client->Send(dest, payload, so);
     log.Write(",\"ev\":\"sent\",\"seq\":" + std::to_string(seq) +
-              ",\"ok\":" + (sr.ok() ? "true" : "false") + ",\"err\":" +
-              Esc(sr.ok() ? "" : sr.ToString()));
+              ",\"ok\":" + (sr.ok() ? "true" : "false") +
+              ",\"err\":" + Esc(sr.ok() ? "" : sr.ToString()));
   }
   log.Write(",\"ev\":\"closing\"");
   log.Flush();
