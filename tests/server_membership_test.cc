@@ -31,10 +31,7 @@ class MembershipTest : public ::testing::Test {
   }
   // A connected, welcomed client named `name`.
   std::unique_ptr<RawClient> Client(const std::string& name) {
-    auto c = std::make_unique<RawClient>();
-    EXPECT_TRUE(c->Connect(d_->port()).ok());
-    EXPECT_TRUE(c->Handshake(name));
-    return c;
+    return ConnectRawClient(d_->port(), name);
   }
   std::string P(const std::string& session) { return d_->PrivateName(session); }
 

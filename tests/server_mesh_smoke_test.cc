@@ -77,10 +77,7 @@ class MeshSmokeTest : public ::testing::Test {
   }
 
   std::unique_ptr<RawClient> Client(Msgcd& d, const std::string& name) {
-    auto c = std::make_unique<RawClient>();
-    EXPECT_TRUE(c->Connect(d.port()).ok());
-    EXPECT_TRUE(c->Handshake(name));
-    return c;
+    return ConnectRawClient(d.port(), name);
   }
 
   // The next regular (non-transitional) membership event.

@@ -32,10 +32,7 @@ class MessagingTest : public ::testing::Test {
     ASSERT_NE(d_, nullptr);
   }
   std::unique_ptr<RawClient> Client(const std::string& name) {
-    auto c = std::make_unique<RawClient>();
-    EXPECT_TRUE(c->Connect(d_->port()).ok());
-    EXPECT_TRUE(c->Handshake(name));
-    return c;
+    return ConnectRawClient(d_->port(), name);
   }
   // Joins every client to `group`, consuming all the membership events.
   void JoinAll(const std::string& group, std::vector<RawClient*> clients) {

@@ -21,10 +21,7 @@ std::string ServerConfig(const std::string& extra) {
 
 std::unique_ptr<RawClient> Client(const Msgcd& d, const std::string& name,
                                   uint16_t port = 0) {
-  auto c = std::make_unique<RawClient>();
-  EXPECT_TRUE(c->Connect(port ? port : d.port()).ok());
-  EXPECT_TRUE(c->Handshake(name));
-  return c;
+  return ConnectRawClient(port ? port : d.port(), name);
 }
 
 // Sends `n` 32 KiB messages to `group`, reading them at `reader` as it goes.

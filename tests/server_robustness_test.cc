@@ -18,11 +18,7 @@ using Names = std::vector<std::string>;
 
 std::unique_ptr<RawClient> Client(const Msgcd& d, const std::string& name,
                                   int rcvbuf = 0) {
-  auto c = std::make_unique<RawClient>();
-  c->set_receive_buffer(rcvbuf);
-  EXPECT_TRUE(c->Connect(d.port()).ok());
-  EXPECT_TRUE(c->Handshake(name));
-  return c;
+  return ConnectRawClient(d.port(), name, rcvbuf);
 }
 
 // An 8-byte frame header.

@@ -428,4 +428,14 @@ void ConvertMembership(const wire::Membership& w, MembershipMsg* m) {
   return ::testing::AssertionSuccess();
 }
 
+std::unique_ptr<RawClient> ConnectRawClient(uint16_t port,
+                                            const std::string& name,
+                                            int rcvbuf) {
+  auto c = std::make_unique<RawClient>();
+  if (rcvbuf > 0) c->set_receive_buffer(rcvbuf);
+  EXPECT_TRUE(c->Connect(port).ok());
+  EXPECT_TRUE(c->Handshake(name));
+  return c;
+}
+
 }  // namespace msgc::test

@@ -169,6 +169,13 @@ class RawClient {
   std::string private_name_;
 };
 
+// A RawClient connected to 127.0.0.1:`port` that completed the handshake as
+// session `name` (failures are recorded as test failures). `rcvbuf` > 0 sets
+// SO_RCVBUF first (slow-reader tests).
+std::unique_ptr<RawClient> ConnectRawClient(uint16_t port,
+                                            const std::string& name,
+                                            int rcvbuf = 0);
+
 }  // namespace msgc::test
 
 #endif  // MSGC_TESTS_SUPPORT_RAW_CLIENT_H_
