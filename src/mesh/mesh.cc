@@ -1846,30 +1846,24 @@ void Mesh::Impl::TryCompleteInstall() {
   }
   Pending p = std::move(*pending_);
   pending_.reset();
-  // 1. The rest of the old configuration, up to the cut, in the old order,
-  // with the transitional signal (2.) in front of the first `safe` item:
-  // a safe item still undelivered here was not known to be held by every
-  // member of the old configuration, so (as in Spread) it is delivered
-  // after the transitional signal, where its guarantee covers only the
-  // members moving on together. Items behind it in the order follow it.
+  // 1. The transitional signal, then 2. the rest of the old configuration
+  // up to the cut, in the old order. What is still undelivered here could
+  // not be delivered in the old (regular) configuration; the members that
+  // move on together agree on the cut, so they deliver the same items, but
+  // a member on the other side of a partition may have another cut. As in
+  // Spread, these clean-up deliveries (and any `safe` item, which was not
+  // known to be held by every old member) are therefore promised only to
+  // the transitional set, and come after its signal.
   const Configuration old_conf = PublicConf();
-  bool transitional_sent = false;
+  listener_->OnTransitional(old_conf, p.moving_together);
+  if (!running_) return;
   for (auto it = undelivered_.begin(); it != undelivered_.end();) {
     auto [ts, idx, oseq] = *it;
     it = undelivered_.erase(it);
     if (oseq > p.cut[idx]) continue;  // beyond the cut: nobody delivers it
     StoredItem* s = members_[idx].Find(oseq);
-    if (s->service == wire::Service::kSafe && !transitional_sent) {
-      listener_->OnTransitional(old_conf, p.moving_together);
-      transitional_sent = true;
-      if (!running_) return;
-    }
     DeliverOne(idx, *s);
     if (!running_) return;
-  }
-  // 2. The transitional signal, if no safe item needed it earlier.
-  if (!transitional_sent) {
-    listener_->OnTransitional(old_conf, p.moving_together);
   }
   // 3. The new configuration.
   std::vector<ConfMember> next;

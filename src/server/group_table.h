@@ -140,6 +140,12 @@ class GroupTable {
   // Starts epoch `epoch`: seq restarts at 0 and every group gets a new view
   // id, in group-name order.
   void Renumber(uint64_t epoch);
+  // Starts epoch `epoch` without touching current views: the next view
+  // change gets (epoch, 1). Used for the transitional configuration.
+  void StartEpoch(uint64_t epoch) {
+    epoch_ = epoch;
+    seq_ = 0;
+  }
 
   size_t group_count() const { return groups_.size(); }
   uint64_t epoch() const { return epoch_; }

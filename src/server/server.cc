@@ -905,6 +905,18 @@ void Server::OnTransitional(const mesh::Configuration& old_conf,
     auto& gone = transitional_gone_[group];
     for (const GroupMember& m : change.changed) gone.insert(m.name);
   }
+  // Views that change from here to the next configuration (the old
+  // configuration's clean-up items) exist only in this transitional set:
+  // the other side of a partition may number its own with the same old
+  // epoch, so they get an epoch of their own, the same at every server
+  // moving with us (FNV-1a of the sorted set, mixed into the old epoch).
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const std::string& node : moving) {  // sorted by the mesh
+    for (unsigned char c : node) h = (h ^ c) * 0x100000001b3ull;
+    h = (h ^ 0xff) * 0x100000001b3ull;  // separator
+  }
+  uint64_t epoch = SplitMix64(groups_.epoch() ^ SplitMix64(h));
+  groups_.StartEpoch(epoch == 0 ? 1 : epoch);
   MSGC_LOG_DEBUG("mesh: leaving configuration {:x}, moving on with [{}]",
                  old_conf.id, fmt::join(moving, ", "));
 }
