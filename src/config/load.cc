@@ -234,23 +234,12 @@ class Mapper {
                          scope, node.instance));
       }
       config_->origins.emplace(std::string(scope), node.pos);
-      switch (*id) {
-        case ScopeId::kServer:
-          config_->has_server_scope = true;
-          break;
-        case ScopeId::kListener:
-          config_->has_listener_scope = true;
-          break;
-        case ScopeId::kClient:
-          config_->has_client_scope = true;
-          break;
-      }
+      MarkScopePresent(*id);
       MapScope(*id, node);
     }
   }
 
-  // Sets one option (SetOption): no duplicate check, the value replaces.
-  void SetOne(ScopeId id, const internal::OptionDef& def, const Value& value) {
+  void MarkScopePresent(ScopeId id) {
     switch (id) {
       case ScopeId::kServer:
         config_->has_server_scope = true;
@@ -262,6 +251,11 @@ class Mapper {
         config_->has_client_scope = true;
         break;
     }
+  }
+
+  // Sets one option (SetOption): no duplicate check, the value replaces.
+  void SetOne(ScopeId id, const internal::OptionDef& def, const Value& value) {
+    MarkScopePresent(id);
     const std::string_view scope = internal::ScopeName(id);
     config_->origins.emplace(std::string(scope), value.pos);
     const std::string key = Key(scope, def.name);

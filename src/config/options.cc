@@ -371,17 +371,28 @@ bool ApplyPeers(std::string_view name, const Value& value, Config* config,
   return ok;
 }
 
+// A scalar or an array of scalars, as a list of items; anything else is an
+// error "option 'NAME' expects an array of WHAT, got KIND".
+bool ScalarOrArrayItems(std::string_view name, const Value& value,
+                        std::string_view what, Errors* errors,
+                        std::vector<const Value*>* items) {
+  if (value.is_scalar()) {
+    items->push_back(&value);
+  } else if (value.kind == Value::Kind::kArray) {
+    for (const Value& v : value.items) items->push_back(&v);
+  } else {
+    Fail(errors, value.pos,
+         fmt::format("option '{}' expects an array of {}, got {}", name, what,
+                     ValueKindName(value.kind)));
+    return false;
+  }
+  return true;
+}
+
 bool ApplyServerList(std::string_view name, const Value& value, Config* config,
                      Errors* errors) {
   std::vector<const Value*> items;
-  if (value.is_scalar()) {
-    items.push_back(&value);
-  } else if (value.kind == Value::Kind::kArray) {
-    for (const Value& v : value.items) items.push_back(&v);
-  } else {
-    Fail(errors, value.pos,
-         fmt::format("option '{}' expects an array of \"host:port\", got {}",
-                     name, ValueKindName(value.kind)));
+  if (!ScalarOrArrayItems(name, value, "\"host:port\"", errors, &items)) {
     return false;
   }
   if (items.empty()) {
@@ -438,14 +449,7 @@ std::string FormatListenList(const Config& config) {
 bool ApplyListenList(std::string_view name, const Value& value, Config* config,
                      Errors* errors) {
   std::vector<const Value*> items;
-  if (value.is_scalar()) {
-    items.push_back(&value);
-  } else if (value.kind == Value::Kind::kArray) {
-    for (const Value& v : value.items) items.push_back(&v);
-  } else {
-    Fail(errors, value.pos,
-         fmt::format("option '{}' expects an array of listen addresses, got {}",
-                     name, ValueKindName(value.kind)));
+  if (!ScalarOrArrayItems(name, value, "listen addresses", errors, &items)) {
     return false;
   }
   std::vector<ListenAddress> listen;
