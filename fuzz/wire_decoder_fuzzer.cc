@@ -62,6 +62,26 @@ void DecodeMesh(const Frame& f) {
       (void)msgc::wire::DecodeRetrans(f, &m);
       break;
     }
+    case MeshFrameType::kLateBody: {
+      msgc::wire::Item m;
+      (void)msgc::wire::DecodeLateBody(f, &m);
+      break;
+    }
+    case MeshFrameType::kGatherReq: {
+      msgc::wire::GatherReq m;
+      (void)msgc::wire::DecodeGatherReq(f, &m);
+      break;
+    }
+    case MeshFrameType::kGatherItem: {
+      msgc::wire::GatherItem m;
+      (void)msgc::wire::DecodeGatherItem(f, &m);
+      break;
+    }
+    case MeshFrameType::kGatherDone: {
+      uint64_t id = 0;
+      (void)msgc::wire::DecodeGatherDone(f, &id);
+      break;
+    }
     default: {
       msgc::wire::LinkPrefix prefix;
       std::span<const uint8_t> rest;

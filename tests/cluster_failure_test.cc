@@ -213,11 +213,16 @@ TEST_P(ClusterStuckTest, SigstopStuckLinkIsKilledAndSigcontRejoins) {
   Start(o);
   ASSERT_FALSE(HasFatalFailure());
   const std::string first_id = cluster_->ConfigurationId(0);
+  // A member of the flooded group on n3, so that the flood goes to n3
+  // (messages go only to servers with members, docs/mesh.md §3.1).
+  auto sink = ClusterMember::Connect(*cluster_, 2, "sink");
+  ASSERT_NE(sink, nullptr);
+  ASSERT_TRUE(sink->JoinAndWait("flood"));
 
   cluster_->Kill(2, SIGSTOP);
   const auto t0 = Clock::now();
-  // A flood from n1 to a group nobody joined: every item still goes over
-  // every link (docs/mesh.md §7), so n1's link to the stopped n3 backs up.
+  // A flood from n1 to the group of n3's sink: n1's link to the stopped n3
+  // backs up.
   // 3000 items of 1 KB: more than the socket buffers (about 500 such frames)
   // plus max_backlog frames. The flood is paced (100 items per 10 ms, a
   // load shape, not a synchronisation) so that the link to the live n2,

@@ -95,6 +95,9 @@ struct Link {
 
   bool blocked = false;  // test hook
   bool removed = false;  // no longer in peers
+
+  uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
+  uint64_t bodies_skipped = 0;  // routed items not sent
 };
 
 struct ConnInfo {
@@ -105,11 +108,18 @@ struct ConnInfo {
 };
 
 struct StoredItem {
-  uint64_t ts = 0;
+  uint64_t ts = 0;  // of an unknown item: an upper bound (the CLOCK's)
   wire::Service service = wire::Service::kAgreed;
   uint8_t kind = 0;
+  uint8_t flags = 0;  // wire::kItem*; kItemHasBody: the body is held
+  // False: only the number is known (a routed item skipped for us, or
+  // forwarded as skipped); never in undelivered_ until a body fills it.
+  bool known = true;
   bool delivered = false;
+  uint64_t sent_mask = 0;  // own routed items: member indexes given the body
   std::string body;
+
+  bool has_body() const { return known && (flags & wire::kItemHasBody); }
 };
 
 // A member of the current configuration and what we hold of its items.
@@ -122,6 +132,14 @@ struct ConfMember {
   uint32_t held = 0;    // highest contiguous oseq held
   uint64_t high = 0;    // highest stamp received from it (items, clocks)
   uint64_t stable = 0;  // it announced holding every item <= stable
+  // Interest items (joins) received from it and not delivered yet: while
+  // any is, it gets every routed body (its join may precede them).
+  uint32_t pending_interest = 0;
+  // Our own interest items sent to it that it has not acknowledged on a
+  // sequenced frame yet: (link_seq, ts). Its stamps count only up to the
+  // first one's ts (it may still send us late bodies, docs/mesh.md §3.1).
+  std::deque<std::pair<uint64_t, uint64_t>> barriers;
+  bool owe_clock = false;  // skipped an item for it since the last CLOCK
 
   StoredItem* Find(uint32_t oseq) {
     if (oseq < first_oseq || oseq > held) return nullptr;
@@ -165,7 +183,8 @@ class Mesh::Impl : public net::ConnectionHandler,
   void AdoptInbound(std::shared_ptr<net::Connection> conn,
                     const wire::Hello& hello,
                     const asio::ip::tcp::endpoint& remote);
-  bool Submit(wire::Service service, uint8_t kind, std::string body);
+  bool Submit(wire::Service service, uint8_t kind, std::string body,
+              uint8_t flags);
   Status UpdateOptions(const MeshOptions& options);
   Configuration PublicConf() const;
   std::vector<LinkInfo> Links() const;
@@ -220,12 +239,25 @@ class Mesh::Impl : public net::ConnectionHandler,
 
   // ---- ordering ----
   int MemberIndex(std::string_view name) const;
-  void StoreItem(int idx, const wire::Item& item);
+  // Stores the next item of member idx (or fills an unknown one when
+  // `fill`); the body is kept only with `accept_body` (docs/mesh.md §4.1).
+  void StoreItem(int idx, const wire::Item& item, bool accept_body,
+                 bool fill = false);
   void OnItem(Link& l, const wire::Frame& frame);
   void OnClock(Link& l, const wire::Frame& frame);
+  void OnLateBody(Link& l, const wire::Frame& frame);
+  void SendLateBodies(int idx, uint64_t after_ts);
+  void ReleaseBarriers(Link& l, uint64_t ack);
+  void SendClockTo(int idx);
+  std::string EncodeClockFrame() const;
+  void OnGatherReq(Link& l, const wire::Frame& frame);
+  void OnGatherItem(Link& l, const wire::Frame& frame);
+  void OnGatherDone(Link& l, const wire::Frame& frame);
+  void SendGatherReq();
   void KeepEarly(Link& l, const wire::Frame& frame);
   static std::string FrameBytes(const wire::Frame& frame);
-  void Stamp(wire::Service service, uint8_t kind, std::string body);
+  void Stamp(wire::Service service, uint8_t kind, std::string body,
+             uint8_t flags);
   void ScheduleDeliver();
   void Deliver();
   void DeliverOne(int idx, StoredItem& it);
@@ -285,9 +317,14 @@ class Mesh::Impl : public net::ConnectionHandler,
   bool deliver_posted_ = false;
   bool evaluate_posted_ = false;
   size_t safe_pending_ = 0;
+  // Place in the order of the last item delivered in conf_ (ts, index).
+  std::pair<uint64_t, int> last_delivered_{0, -1};
   // Undelivered items in the agreed order: (ts, member index, oseq).
   std::set<std::tuple<uint64_t, int, uint32_t>> undelivered_;
-  std::deque<std::tuple<wire::Service, uint8_t, std::string>> submit_queue_;
+  std::deque<std::tuple<wire::Service, uint8_t, std::string, uint8_t>>
+      submit_queue_;
+  std::vector<std::string> member_names_;  // members_' names (SelectBodies)
+  std::vector<uint8_t> need_;              // scratch for SelectBodies
 
   // Membership protocol.
   ProposalKey lock_;
@@ -310,6 +347,11 @@ class Mesh::Impl : public net::ConnectionHandler,
     std::vector<std::string> moving_together;
     // ITEM/CLOCK frames of the new configuration that arrived early.
     std::vector<std::pair<Link*, std::string>> early;
+    // The body gathering (docs/mesh.md §4.1): our GATHER_REQ went out;
+    // members whose answer is complete; members whose request we answered.
+    bool gather_sent = false;
+    std::set<std::string> gather_done;
+    std::set<std::string> gather_asked;
   };
   std::optional<Pending> pending_;
   // ITEM/CLOCK frames of a newer configuration whose INSTALL has not
@@ -317,6 +359,9 @@ class Mesh::Impl : public net::ConnectionHandler,
   // coordinator's INSTALL reaches us over another link. Moved into
   // pending_->early when that INSTALL comes; dropped at the next install.
   std::vector<std::tuple<Link*, uint64_t, std::string>> future_;
+  // GATHER_REQs answered for an INSTALL that has not reached us yet, by
+  // new configuration id.
+  std::map<uint64_t, std::set<std::string>> gather_asked_early_;
 };
 
 // ---------------------------------------------------------------------------
@@ -366,6 +411,7 @@ void Mesh::Impl::InstallSingleton() {
   members_[0].name = options_.self;
   members_[0].inc = options_.incarnation;
   self_idx_ = 0;
+  member_names_ = {options_.self};
   std::weak_ptr<Impl> w = weak_from_this();
   asio::post(io_, [w] {
     auto self = w.lock();
@@ -929,6 +975,7 @@ void Mesh::Impl::HandleMeshFrame(Link& l, ConnInfo& info, net::Connection& conn,
   }
   l.recv_seq = prefix.link_seq;
   NoteReceived(l);
+  ReleaseBarriers(l, prefix.ack);
   switch (static_cast<MeshFrameType>(type)) {
     case MeshFrameType::kReach: {
       wire::Reach r;
@@ -962,6 +1009,18 @@ void Mesh::Impl::HandleMeshFrame(Link& l, ConnInfo& info, net::Connection& conn,
       return;
     case MeshFrameType::kRetrans:
       OnRetrans(l, frame);
+      return;
+    case MeshFrameType::kLateBody:
+      OnLateBody(l, frame);
+      return;
+    case MeshFrameType::kGatherReq:
+      OnGatherReq(l, frame);
+      return;
+    case MeshFrameType::kGatherItem:
+      OnGatherItem(l, frame);
+      return;
+    case MeshFrameType::kGatherDone:
+      OnGatherDone(l, frame);
       return;
     default:
       break;
@@ -1231,21 +1290,27 @@ int Mesh::Impl::MemberIndex(std::string_view name) const {
   return -1;
 }
 
-bool Mesh::Impl::Submit(wire::Service service, uint8_t kind, std::string body) {
+bool Mesh::Impl::Submit(wire::Service service, uint8_t kind, std::string body,
+                        uint8_t flags) {
   if (!running_) return false;
   if (state_ != State::kOperational) {
     if (submit_queue_.size() >= options_.link.max_backlog) return false;
-    submit_queue_.emplace_back(service, kind, std::move(body));
+    submit_queue_.emplace_back(service, kind, std::move(body), flags);
     return true;
   }
-  Stamp(service, kind, std::move(body));
+  Stamp(service, kind, std::move(body), flags);
   return true;
 }
 
-void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body) {
+void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
+                       uint8_t flags) {
   ConfMember& me = members_[self_idx_];
   wire::Item item;
   item.flags = wire::kItemHasBody;
+  if (flags & kSubmitInterest) item.flags |= wire::kItemInterest;
+  const bool routed = (flags & kSubmitRouted) != 0 && members_.size() > 1 &&
+                      members_.size() <= kMaxRoutedMembers;
+  if (routed) item.flags |= wire::kItemRouted;
   item.conf_id = conf_id_;
   // Strictly above anything we sent or received: the clock condition needs
   // each origin's stamps to increase along its FIFO stream.
@@ -1254,35 +1319,113 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body) {
   item.service = service;
   item.kind = kind;
   item.body = body;
+  uint64_t sent_mask = 0;
   if (members_.size() > 1) {
+    need_.assign(members_.size(), 1);
+    if (routed) {
+      std::fill(need_.begin(), need_.end(), uint8_t{0});
+      Item out;
+      out.origin = options_.self;
+      out.ts = item.ts;
+      out.conf_id = conf_id_;
+      out.service = service;
+      out.kind = kind;
+      out.body = AsBytes(body);
+      listener_->SelectBodies(out, member_names_, need_);
+      // A server whose join we received but did not deliver yet may be
+      // interested at this item's place in the order: it gets the body.
+      for (size_t i = 0; i < members_.size(); ++i) {
+        if (members_[i].pending_interest > 0) need_[i] = 1;
+      }
+    }
     std::string f;
     wire::EncodeItem({}, item, &f);
+    bool skipped = false;
     for (size_t i = 0; i < members_.size(); ++i) {
-      if (static_cast<int>(i) != self_idx_) SendSeq(*members_[i].link, f);
+      if (static_cast<int>(i) == self_idx_) continue;
+      Link& l = *members_[i].link;
+      if (need_[i]) {
+        SendSeq(l, f);
+        sent_mask |= uint64_t{1} << (i & 63);
+        if (routed) ++l.bodies_sent;
+      } else {
+        // Its number reaches the member in the next CLOCK.
+        members_[i].owe_clock = true;
+        skipped = true;
+        ++l.bodies_skipped;
+      }
+      if (flags & kSubmitInterest) {
+        members_[i].barriers.emplace_back(l.next_seq - 1, item.ts);
+      }
     }
-    announced_ts_ = clock_;
+    if (flags & kSubmitInterest) {
+      // The barrier needs a link_seq per member: the item went to all.
+      assert(!skipped);
+    }
+    if (skipped) {
+      ScheduleClock();
+    } else {
+      announced_ts_ = clock_;
+    }
   }
-  StoreItem(self_idx_, item);
-  ScheduleDeliver();
+  StoreItem(self_idx_, item, true);
+  me.items.back().sent_mask = sent_mask;
 }
 
-void Mesh::Impl::StoreItem(int idx, const wire::Item& item) {
+void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
+                           bool fill) {
   ConfMember& m = members_[idx];
-  if (item.oseq <= m.held) return;  // duplicate (direct and forwarded)
-  if (item.oseq != m.held + 1) {
+  StoredItem* s = nullptr;
+  if (fill) {
+    // A body for an item we know only by its number (or hold bodiless).
+    s = m.Find(item.oseq);
+    if (s == nullptr || s->has_body() || !(item.flags & wire::kItemHasBody)) {
+      return;
+    }
+    if (s->known) {
+      if (s->delivered) return;  // its place passed without it
+      s->body.assign(item.body);
+      s->flags |= wire::kItemHasBody;
+      return;
+    }
+    // Its place already passed: we were not interested there (a join of
+    // ours before it held back the order until its late bodies came).
+    if (std::make_pair(item.ts, idx) < last_delivered_) return;
+    s->delivered = false;
+  } else if (item.oseq <= m.held) {
+    return;  // duplicate (direct and forwarded)
+  } else if (item.oseq != m.held + 1) {
     MSGC_LOG_ERROR("mesh {}: item {} of {} after {}; dropped", options_.self,
                    item.oseq, m.name, m.held);
     return;
+  } else {
+    m.held = item.oseq;
+    s = &m.items.emplace_back();
   }
-  m.held = item.oseq;
   m.high = std::max(m.high, item.ts);
-  StoredItem& s = m.items.emplace_back();
-  s.ts = item.ts;
-  s.service = item.service;
-  s.kind = item.kind;
-  s.body.assign(item.body);
+  s->ts = item.ts;
+  s->service = item.service;
+  s->kind = item.kind;
+  s->flags = item.flags;
+  if (item.flags & wire::kItemSkipped) {
+    // Forwarded in a flush by a member that knows only the number.
+    s->known = false;
+    s->delivered = true;  // never delivered, collected like a delivered one
+    s->flags &= ~wire::kItemHasBody;
+    return;
+  }
+  s->known = true;
+  if (accept_body && (item.flags & wire::kItemHasBody)) {
+    s->body.assign(item.body);
+  } else {
+    s->flags &= ~wire::kItemHasBody;
+  }
+  if (idx != self_idx_ && (item.flags & wire::kItemInterest)) {
+    ++m.pending_interest;
+  }
   undelivered_.emplace(item.ts, idx, item.oseq);
   if (item.service == wire::Service::kSafe) ++safe_pending_;
+  ScheduleDeliver();
 }
 
 void Mesh::Impl::OnItem(Link& l, const wire::Frame& frame) {
@@ -1304,11 +1447,89 @@ void Mesh::Impl::OnItem(Link& l, const wire::Frame& frame) {
   }
   int idx = MemberIndex(l.spec.name);
   if (idx < 0 || members_[idx].inc != l.peer_inc) return;
-  StoreItem(idx, item);
+  // Once frozen (docs/mesh.md §4.1), a routed body that arrives directly is
+  // not kept: every member must end the flush with a body only if some
+  // member of the transitional set held it when it froze, and the body
+  // gathering asks exactly those.
+  const bool accept_body =
+      state_ == State::kOperational || !(item.flags & wire::kItemRouted);
+  StoreItem(idx, item, accept_body);
   if (item.ts > clock_) clock_ = item.ts;
+  if ((item.flags & wire::kItemInterest) && state_ == State::kOperational) {
+    SendLateBodies(idx, item.ts);
+  }
   ScheduleClock();
-  ScheduleDeliver();
   if (state_ == State::kInstalling) TryCompleteInstall();
+}
+
+// Member idx's join (stamped after_ts) may make it need bodies of our items
+// ordered after it that we did not send it: none of those can be delivered
+// yet (we had not received its join), so they are all still here. The
+// CLOCK first brings its numbering up to date, so each late body fills a
+// known gap; the sequenced frames after these carry an ack covering its join
+// and release its barrier.
+void Mesh::Impl::SendLateBodies(int idx, uint64_t after_ts) {
+  ConfMember& to = members_[idx];
+  SendClockTo(idx);
+  const uint64_t bit = uint64_t{1} << (idx & 63);
+  ConfMember& me = members_[self_idx_];
+  size_t late = 0;
+  for (size_t k = 0; k < me.items.size(); ++k) {
+    StoredItem& it = me.items[k];
+    if (it.ts <= after_ts || !(it.flags & wire::kItemRouted) ||
+        (it.sent_mask & bit) || it.delivered) {
+      continue;
+    }
+    wire::Item item;
+    item.flags = it.flags;
+    item.conf_id = conf_id_;
+    item.ts = it.ts;
+    item.oseq = static_cast<uint32_t>(me.first_oseq + k);
+    item.service = it.service;
+    item.kind = it.kind;
+    item.body = it.body;
+    std::string f;
+    wire::EncodeLateBody({}, item, &f);
+    SendSeq(*to.link, f);
+    it.sent_mask |= bit;
+    ++to.link->bodies_sent;
+    ++late;
+  }
+  if (late > 0) {
+    MSGC_LOG_INFO("mesh {}: {} late bodies to {} after its join", options_.self,
+                  late, to.name);
+  }
+}
+
+void Mesh::Impl::OnLateBody(Link& l, const wire::Frame& frame) {
+  wire::Item item;
+  Status s = wire::DecodeLateBody(frame, &item);
+  if (!s.ok()) {
+    l.active->Close(net::CloseReason::kProtocolError, s.message());
+    return;
+  }
+  // Frozen: the flush's body gathering decides (see OnItem).
+  if (item.conf_id != conf_id_ || state_ != State::kOperational) return;
+  int idx = MemberIndex(l.spec.name);
+  if (idx < 0 || members_[idx].inc != l.peer_inc) return;
+  StoreItem(idx, item, true, /*fill=*/true);
+}
+
+// A sequenced frame acknowledging our interest item shows the member
+// handled it, and its late bodies (sent at once) came before this frame.
+void Mesh::Impl::ReleaseBarriers(Link& l, uint64_t ack) {
+  ConfMember* m = nullptr;
+  for (ConfMember& c : members_) {
+    if (c.link == &l) m = &c;
+  }
+  if (m == nullptr || m->barriers.empty()) return;
+  auto& b = m->barriers;
+  bool released = false;
+  while (!b.empty() && b.front().first <= ack) {
+    b.pop_front();
+    released = true;
+  }
+  if (released) ScheduleDeliver();
 }
 
 void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
@@ -1331,6 +1552,15 @@ void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
   int idx = MemberIndex(l.spec.name);
   if (idx < 0 || members_[idx].inc != l.peer_inc) return;
   ConfMember& m = members_[idx];
+  // Items up to c.oseq that did not come are not for us (routed): known by
+  // number only, stamped at most c.ts.
+  while (m.held < c.oseq) {
+    StoredItem& it = m.items.emplace_back();
+    it.ts = c.ts;
+    it.known = false;
+    it.delivered = true;
+    ++m.held;
+  }
   m.high = std::max(m.high, c.ts);
   m.stable = std::max(m.stable, c.stable);
   if (c.ts > clock_) clock_ = c.ts;
@@ -1363,6 +1593,11 @@ uint64_t Mesh::Impl::Bound() const {
   for (size_t i = 0; i < members_.size(); ++i) {
     if (static_cast<int>(i) != self_idx_) {
       bound = std::min(bound, members_[i].high);
+      // Until it handled our join, it may still send late bodies of items
+      // stamped after it (docs/mesh.md §3.1).
+      if (!members_[i].barriers.empty()) {
+        bound = std::min(bound, members_[i].barriers.front().second);
+      }
     }
   }
   return bound;
@@ -1380,23 +1615,40 @@ void Mesh::Impl::ScheduleClock() {
   });
 }
 
+std::string Mesh::Impl::EncodeClockFrame() const {
+  wire::Clock c;
+  c.conf_id = conf_id_;
+  c.ts = clock_;
+  c.stable = Bound();
+  c.oseq = members_[self_idx_].held;
+  std::string f;
+  wire::EncodeClock({}, c, &f);
+  return f;
+}
+
+void Mesh::Impl::SendClockTo(int idx) {
+  members_[idx].owe_clock = false;
+  SendSeq(*members_[idx].link, EncodeClockFrame());
+}
+
 void Mesh::Impl::SendClock() {
   const uint64_t bound = Bound();
   const bool clock_news = clock_ > announced_ts_;
   // Stability news matters only while a safe item waits for it.
   const bool stable_news = bound > announced_stable_ && safe_pending_ > 0;
-  if (!clock_news && !stable_news) return;
-  wire::Clock c;
-  c.conf_id = conf_id_;
-  c.ts = clock_;
-  c.stable = bound;
-  std::string f;
-  wire::EncodeClock({}, c, &f);
+  const std::string f = EncodeClockFrame();
   for (size_t i = 0; i < members_.size(); ++i) {
-    if (static_cast<int>(i) != self_idx_) SendSeq(*members_[i].link, f);
+    if (static_cast<int>(i) == self_idx_) continue;
+    // A member we skipped routed items for learns their numbers here.
+    if (clock_news || stable_news || members_[i].owe_clock) {
+      members_[i].owe_clock = false;
+      SendSeq(*members_[i].link, f);
+    }
   }
-  announced_ts_ = clock_;
-  announced_stable_ = bound;
+  if (clock_news || stable_news) {
+    announced_ts_ = clock_;
+    announced_stable_ = bound;
+  }
 }
 
 void Mesh::Impl::ScheduleDeliver() {
@@ -1413,7 +1665,14 @@ void Mesh::Impl::ScheduleDeliver() {
 
 void Mesh::Impl::DeliverOne(int idx, StoredItem& it) {
   it.delivered = true;
+  last_delivered_ = {it.ts, idx};
   if (it.service == wire::Service::kSafe) --safe_pending_;
+  if (idx != self_idx_ && (it.flags & wire::kItemInterest)) {
+    --members_[idx].pending_interest;
+  }
+  // A routed item whose body we lack is not for us (docs/mesh.md §3.1): its
+  // place in the order passes without a delivery.
+  if (!it.has_body()) return;
   Item out;
   out.origin = members_[idx].name;
   out.ts = it.ts;
@@ -1803,7 +2062,8 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
         }
         wire::Retrans rt;
         rt.origin = origin;
-        rt.item.flags = wire::kItemHasBody;
+        rt.item.flags =
+            it->known ? it->flags : (wire::kItemRouted | wire::kItemSkipped);
         rt.item.conf_id = conf_id_;
         rt.item.ts = it->ts;
         rt.item.oseq = o;
@@ -1819,6 +2079,8 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
   MSGC_LOG_INFO("mesh {}: installing {:x} from {} (moving together [{}])",
                 options_.self, conf_id, by.coordinator,
                 JoinNames(p.moving_together));
+  p.gather_asked = std::move(gather_asked_early_[conf_id]);
+  gather_asked_early_.clear();
   pending_ = std::move(p);
   for (auto& [lp, id, bytes] : future_) {
     if (id == conf_id) pending_->early.emplace_back(lp, std::move(bytes));
@@ -1834,7 +2096,8 @@ void Mesh::Impl::OnRetrans(Link& l, const wire::Frame& frame) {
   if (rt.item.conf_id != conf_id_) return;
   int idx = MemberIndex(rt.origin);
   if (idx < 0) return;
-  StoreItem(idx, rt.item);
+  // The forwarder held it when it froze: its body (if any) counts.
+  StoreItem(idx, rt.item, true);
   if (rt.item.ts > clock_) clock_ = rt.item.ts;
   if (state_ == State::kInstalling) TryCompleteInstall();
 }
@@ -1843,6 +2106,14 @@ void Mesh::Impl::TryCompleteInstall() {
   if (state_ != State::kInstalling || !pending_) return;
   for (size_t i = 0; i < members_.size(); ++i) {
     if (members_[i].held < pending_->cut[i]) return;  // forwarding pending
+  }
+  // Routed bodies we lack up to the cut come from whoever held them when
+  // frozen; nobody moves on before everyone asked (docs/mesh.md §4.1).
+  if (!pending_->gather_sent) SendGatherReq();
+  const size_t others = pending_->moving_together.size() - 1;
+  if (pending_->gather_done.size() < others ||
+      pending_->gather_asked.size() < others) {
+    return;
   }
   Pending p = std::move(*pending_);
   pending_.reset();
@@ -1887,10 +2158,13 @@ void Mesh::Impl::TryCompleteInstall() {
   }
   members_ = std::move(next);
   self_idx_ = MemberIndex(options_.self);
+  member_names_.clear();
+  for (const ConfMember& m : members_) member_names_.push_back(m.name);
   conf_id_ = p.conf_id;
   installed_by_ = p.by;
   state_ = State::kOperational;
   undelivered_.clear();
+  last_delivered_ = {0, -1};
   safe_pending_ = 0;
   announced_ts_ = 0;
   announced_stable_ = 0;
@@ -1916,9 +2190,9 @@ void Mesh::Impl::TryCompleteInstall() {
   }
   // Submissions that waited for the change, in their order.
   while (!submit_queue_.empty()) {
-    auto [service, kind, body] = std::move(submit_queue_.front());
+    auto [service, kind, body, flags] = std::move(submit_queue_.front());
     submit_queue_.pop_front();
-    Stamp(service, kind, std::move(body));
+    Stamp(service, kind, std::move(body), flags);
   }
   listener_->OnConfiguration(conf, joined, left);
   ScheduleClock();
@@ -1926,6 +2200,113 @@ void Mesh::Impl::TryCompleteInstall() {
   for (auto& [name, l] : links_) MaybeReleaseChannel(*l);
   RecomputeReach(true);  // gossip the new conf id; a restarted peer may be
                          // admissible now
+}
+
+void Mesh::Impl::SendGatherReq() {
+  pending_->gather_sent = true;
+  wire::GatherReq req;
+  req.conf_id = pending_->conf_id;
+  req.old_conf_id = conf_id_;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) == self_idx_) continue;  // own bodies are held
+    const ConfMember& m = members_[i];
+    uint32_t first = 0;
+    uint32_t last = 0;
+    const uint32_t upto = std::min(pending_->cut[i], m.held);
+    for (uint32_t o = m.first_oseq; o <= upto; ++o) {
+      const StoredItem& it = m.items[o - m.first_oseq];
+      const bool missing = it.known
+                               ? (!it.delivered && !it.has_body())
+                               : std::make_pair(it.ts, static_cast<int>(i)) >
+                                     last_delivered_;  // its place may be ahead
+      if (!missing) continue;
+      if (first == 0) first = o;
+      last = o;
+    }
+    if (first != 0) req.ranges.push_back({m.name, first, last});
+  }
+  std::string f;
+  wire::EncodeGatherReq({}, req, &f);
+  for (const std::string& g : pending_->moving_together) {
+    if (g == options_.self) continue;
+    auto lit = links_.find(g);
+    if (lit != links_.end()) SendSeq(*lit->second, f);
+  }
+}
+
+// Answers from what we hold; we are frozen (locked to the same proposal) or
+// have not installed yet, so that is what we held when we froze, plus
+// bodies that came from others' such holdings.
+void Mesh::Impl::OnGatherReq(Link& l, const wire::Frame& frame) {
+  wire::GatherReq req;
+  Status s = wire::DecodeGatherReq(frame, &req);
+  if (!s.ok()) {
+    l.active->Close(net::CloseReason::kProtocolError, s.message());
+    return;
+  }
+  if (req.old_conf_id == conf_id_ && state_ != State::kOperational) {
+    for (const wire::GatherRange& r : req.ranges) {
+      int idx = MemberIndex(r.origin);
+      if (idx < 0) continue;
+      ConfMember& m = members_[idx];
+      const uint32_t from = std::max(r.first, m.first_oseq);
+      const uint32_t to = std::min(r.last, m.held);
+      for (uint32_t o = from; o <= to && o != 0; ++o) {
+        const StoredItem& it = m.items[o - m.first_oseq];
+        if (!it.has_body()) continue;
+        wire::GatherItem gi;
+        gi.conf_id = req.conf_id;
+        gi.origin = m.name;
+        gi.item.flags = it.flags;
+        gi.item.conf_id = conf_id_;
+        gi.item.ts = it.ts;
+        gi.item.oseq = o;
+        gi.item.service = it.service;
+        gi.item.kind = it.kind;
+        gi.item.body = it.body;
+        std::string f;
+        wire::EncodeGatherItem({}, gi, &f);
+        SendSeq(l, f);
+      }
+    }
+  }
+  std::string done;
+  wire::EncodeGatherDone({}, req.conf_id, &done);
+  SendSeq(l, done);
+  if (pending_ && pending_->conf_id == req.conf_id) {
+    pending_->gather_asked.insert(l.spec.name);
+    TryCompleteInstall();
+  } else {
+    gather_asked_early_[req.conf_id].insert(l.spec.name);
+  }
+}
+
+void Mesh::Impl::OnGatherItem(Link& l, const wire::Frame& frame) {
+  wire::GatherItem gi;
+  Status s = wire::DecodeGatherItem(frame, &gi);
+  if (!s.ok()) {
+    l.active->Close(net::CloseReason::kProtocolError, s.message());
+    return;
+  }
+  if (!pending_ || gi.conf_id != pending_->conf_id ||
+      gi.item.conf_id != conf_id_) {
+    return;
+  }
+  int idx = MemberIndex(gi.origin);
+  if (idx < 0 || idx == self_idx_) return;
+  StoreItem(idx, gi.item, true, /*fill=*/true);
+}
+
+void Mesh::Impl::OnGatherDone(Link& l, const wire::Frame& frame) {
+  uint64_t id = 0;
+  Status s = wire::DecodeGatherDone(frame, &id);
+  if (!s.ok()) {
+    l.active->Close(net::CloseReason::kProtocolError, s.message());
+    return;
+  }
+  if (!pending_ || pending_->conf_id != id) return;
+  pending_->gather_done.insert(l.spec.name);
+  TryCompleteInstall();
 }
 
 void Mesh::Impl::GiveUp(const std::string& why) {
@@ -1959,6 +2340,8 @@ std::vector<LinkInfo> Mesh::Impl::Links() const {
     i.incarnation = l->peer_inc;
     i.unacked = l->resend.size();
     i.queued = l->active ? l->active->queued_frames() : 0;
+    i.bodies_sent = l->bodies_sent;
+    i.bodies_skipped = l->bodies_skipped;
     i.last_rx = l->last_rx;
     i.remote = l->active ? l->active->remote() : "";
     out.push_back(std::move(i));
@@ -2008,8 +2391,9 @@ void Mesh::AdoptInbound(std::shared_ptr<net::Connection> conn,
   impl_->AdoptInbound(std::move(conn), hello, remote);
 }
 net::ConnectionHandler* Mesh::link_handler() { return impl_.get(); }
-bool Mesh::Submit(wire::Service service, uint8_t kind, std::string body) {
-  return impl_->Submit(service, kind, std::move(body));
+bool Mesh::Submit(wire::Service service, uint8_t kind, std::string body,
+                  uint8_t flags) {
+  return impl_->Submit(service, kind, std::move(body), flags);
 }
 Status Mesh::UpdateOptions(const MeshOptions& options) {
   return impl_->UpdateOptions(options);

@@ -23,6 +23,7 @@
 #ifndef MSGC_MESH_MESH_H_
 #define MSGC_MESH_MESH_H_
 
+#include <algorithm>
 #include <asio.hpp>
 #include <chrono>
 #include <cstdint>
@@ -60,6 +61,18 @@ inline constexpr std::chrono::milliseconds kTickInterval{50};
 // (a peer unreachable and out of the configuration has its frames released
 // earlier, docs/mesh.md §2).
 inline constexpr size_t kMaxResendFrames = 1 << 20;
+
+// Flags of Mesh::Submit.
+// The body goes only to the servers the listener selects (SelectBodies).
+inline constexpr uint8_t kSubmitRouted = 0x01;
+// The item may make its origin need bodies of routed items it did not get
+// (a join): every other server sends it the bodies it skipped that are
+// ordered after this item, and the origin delivers nothing of theirs beyond
+// it until they have (docs/mesh.md §3.1).
+inline constexpr uint8_t kSubmitInterest = 0x02;
+// Servers per configuration up to which routing is used; beyond it every
+// body goes to every server (the routing state is a 64-bit mask).
+inline constexpr size_t kMaxRoutedMembers = 64;
 
 struct PeerSpec {
   std::string name;  // lower-case node name
@@ -108,23 +121,34 @@ class MeshListener {
   virtual void OnConfiguration(const Configuration& conf,
                                const std::vector<std::string>& joined,
                                const std::vector<std::string>& left) = 0;
-  // Interest-based routing hook. NOT YET USED: the mesh currently sends
-  // every body to every member (docs/mesh.md §7).
-  virtual bool NeedsBody(std::string_view /*server*/,
-                         const Item& /*header_only*/) {
-    return true;
+  // Interest-based routing (docs/mesh.md §3.1). Called once for each item
+  // submitted with kSubmitRouted, before it is sent: set need[i] to 1 for
+  // every server members[i] of the configuration (sorted; self included and
+  // ignored) that must get the body. `need` arrives all 0. The others get no
+  // frame for it, only the item number in a later CLOCK. The answer must
+  // cover every server that has, in the replicated state as of the items
+  // this server delivered so far, a reason to deliver the item; joins not
+  // delivered yet are the mesh's business (kSubmitInterest).
+  virtual void SelectBodies(const Item& item,
+                            std::span<const std::string> members,
+                            std::span<uint8_t> need) {
+    (void)item;
+    (void)members;
+    std::fill(need.begin(), need.end(), uint8_t{1});
   }
 };
 
 // Link state for status output and tests.
 struct LinkInfo {
   std::string peer;
-  std::string state;         // "down", "connecting", "up"
-  bool reachable = false;    // counted as reachable by the failure detector
-  uint64_t incarnation = 0;  // the peer's, 0 if never seen
-  size_t unacked = 0;        // frames in the resend buffer (including those
-                             // not handed to the connection yet)
-  size_t queued = 0;         // frames in the connection's output queue
+  std::string state;            // "down", "connecting", "up"
+  bool reachable = false;       // counted as reachable by the failure detector
+  uint64_t incarnation = 0;     // the peer's, 0 if never seen
+  size_t unacked = 0;           // frames in the resend buffer (including those
+                                // not handed to the connection yet)
+  size_t queued = 0;            // frames in the connection's output queue
+  uint64_t bodies_sent = 0;     // routed item bodies sent to it
+  uint64_t bodies_skipped = 0;  // routed items it did not need
   std::chrono::steady_clock::time_point last_rx;
   std::string remote;  // "ip:port" of the live connection, or ""
 };
@@ -157,7 +181,9 @@ class Mesh {
   // than max_backlog submitted items wait (during a configuration change);
   // the caller back-pressures. The item is delivered to this server too, from
   // a handler of its own, never from inside Submit.
-  bool Submit(wire::Service service, uint8_t kind, std::string body);
+  // `flags`: kSubmitRouted, kSubmitInterest.
+  bool Submit(wire::Service service, uint8_t kind, std::string body,
+              uint8_t flags = 0);
 
   // Applies reloaded options: timing to live links, added peers dialled,
   // removed peers closed (they leave the configuration). self and

@@ -683,16 +683,21 @@ bool Server::SubmitItem(ItemKind kind, std::string body,
   // After Stop the mesh takes nothing; the peers learn from our BYE.
   if (shutting_down_ || mesh_ == nullptr) return true;
   const uint8_t k = static_cast<uint8_t>(kind);
+  // Messages go only to the servers with recipients; a join may make its
+  // server a recipient of messages ordered after it (docs/mesh.md §3.1).
+  const uint8_t flags = kind == ItemKind::kMessage ? mesh::kSubmitRouted
+                        : kind == ItemKind::kJoin  ? mesh::kSubmitInterest
+                                                   : 0;
   // Mesh::Submit refuses only while more than max_backlog items wait, and
   // would consume the body; checking first keeps the body for the retry.
   if (pending_submits_.empty() &&
       mesh_->submit_queue() < mesh_options_.link.max_backlog) {
-    if (!mesh_->Submit(service, k, std::move(body))) {
+    if (!mesh_->Submit(service, k, std::move(body), flags)) {
       MSGC_LOG_ERROR("mesh refused an item of kind {} (not running)", k);
     }
     return true;
   }
-  pending_submits_.push_back(PendingSubmit{service, k, std::move(body)});
+  pending_submits_.push_back(PendingSubmit{service, k, std::move(body), flags});
   if (!submit_timer_armed_) {
     submit_timer_armed_ = true;
     submit_timer_.expires_after(std::chrono::milliseconds(5));
@@ -709,7 +714,7 @@ void Server::DrainSubmits() {
   while (!pending_submits_.empty() &&
          mesh_->submit_queue() < mesh_options_.link.max_backlog) {
     PendingSubmit& p = pending_submits_.front();
-    mesh_->Submit(p.service, p.kind, std::move(p.body));
+    mesh_->Submit(p.service, p.kind, std::move(p.body), p.flags);
     pending_submits_.pop_front();
   }
   if (!pending_submits_.empty() && !submit_timer_armed_) {
@@ -724,13 +729,67 @@ void Server::DrainSubmits() {
 
 // ---- The replicated state machine ----
 
-bool Server::NeedsBody(std::string_view /*server*/,
-                       const mesh::Item& /*header_only*/) {
-  // TODO(issue 4, interest-based routing): answer from the table whether
-  // `server` has a local member among the item's destinations (MESSAGE) so
-  // the mesh can send it the header only. Not used by the mesh yet: every
-  // body goes to every server.
-  return true;
+namespace {
+
+// Decodes the DELIVER frame carried by a MESSAGE item (header checked).
+Status DecodeMessageDeliver(std::span<const uint8_t> body, MessageItem* mi,
+                            wire::Deliver* d) {
+  Status st = DecodeMessageItem(body, mi);
+  if (!st.ok()) return st;
+  const auto& b = mi->deliver_frame;
+  if (b.size() < wire::kHeaderSize) {
+    return Status::ProtocolError("MESSAGE item: short DELIVER frame");
+  }
+  wire::Frame f;
+  f.header.body_len =
+      static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
+      static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
+  f.header.type = static_cast<FrameType>(b[4]);
+  f.header.flags = b[5];
+  f.body = b.subspan(wire::kHeaderSize);
+  if (f.header.type != FrameType::kDeliver ||
+      f.header.body_len != f.body.size()) {
+    return Status::ProtocolError("MESSAGE item: bad DELIVER header");
+  }
+  return wire::DecodeDeliver(f, d);
+}
+
+}  // namespace
+
+void Server::SelectBodies(const mesh::Item& item,
+                          std::span<const std::string> members,
+                          std::span<uint8_t> need) {
+  auto mark = [&](std::string_view node) {
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (members[i] == node) need[i] = 1;
+    }
+  };
+  MessageItem mi;
+  wire::Deliver d;
+  // While the table is being rebuilt from the STATEs, this item is applied
+  // against the rebuilt table, which we cannot know yet: send to all.
+  if (syncing_ || item.kind != static_cast<uint8_t>(ItemKind::kMessage) ||
+      !DecodeMessageDeliver(item.body, &mi, &d).ok()) {
+    std::fill(need.begin(), need.end(), uint8_t{1});
+    return;
+  }
+  for (std::string_view dest : d.groups) {
+    if (!dest.empty() && dest.front() == '#') {
+      // A private name "#name#node" lives on its node, whether or not its
+      // CONNECT has reached us yet.
+      const size_t at = dest.rfind('#');
+      if (at != 0) mark(dest.substr(at + 1));
+      continue;
+    }
+    if (const std::vector<GroupMember>* ms = groups_.Members(dest)) {
+      std::string_view last;
+      for (const GroupMember& m : *ms) {
+        if (m.node == last) continue;
+        last = m.node;
+        mark(m.node);
+      }
+    }
+  }
 }
 
 void Server::OnDeliver(const mesh::Item& item) {
@@ -824,28 +883,8 @@ void Server::Apply(std::string_view origin, uint64_t ts, uint8_t kind,
 void Server::ApplyMessage(std::string_view origin,
                           std::span<const uint8_t> body) {
   MessageItem mi;
-  Status st = DecodeMessageItem(body, &mi);
-  wire::Frame f;
   wire::Deliver d;
-  if (st.ok()) {
-    const auto& b = mi.deliver_frame;
-    if (b.size() < wire::kHeaderSize) {
-      st = Status::ProtocolError("MESSAGE item: short DELIVER frame");
-    } else {
-      f.header.body_len =
-          static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
-          static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
-      f.header.type = static_cast<FrameType>(b[4]);
-      f.header.flags = b[5];
-      f.body = b.subspan(wire::kHeaderSize);
-      if (f.header.type != FrameType::kDeliver ||
-          f.header.body_len != f.body.size()) {
-        st = Status::ProtocolError("MESSAGE item: bad DELIVER header");
-      } else {
-        st = wire::DecodeDeliver(f, &d);
-      }
-    }
-  }
+  Status st = DecodeMessageDeliver(body, &mi, &d);
   if (!st.ok()) {
     MSGC_LOG_ERROR("item from {}: {}", origin, st.message());
     return;

@@ -146,8 +146,9 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   void OnConfiguration(const mesh::Configuration& conf,
                        const std::vector<std::string>& joined,
                        const std::vector<std::string>& left) override;
-  bool NeedsBody(std::string_view server,
-                 const mesh::Item& header_only) override;
+  void SelectBodies(const mesh::Item& item,
+                    std::span<const std::string> members,
+                    std::span<uint8_t> need) override;
 
  private:
   // A delivered item kept while syncing (the mesh's body is only valid
@@ -163,6 +164,7 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
     wire::Service service;
     uint8_t kind;
     std::string body;
+    uint8_t flags;  // mesh::kSubmit*
   };
 
   void OnAccept(asio::ip::tcp::socket socket);

@@ -105,7 +105,7 @@ bool GetItemFields(BodyReader* r, Item* m) {
 
 bool IsKnownMeshFrameType(uint8_t type) {
   return type >= static_cast<uint8_t>(MeshFrameType::kLinkSync) &&
-         type <= static_cast<uint8_t>(MeshFrameType::kRetrans);
+         type <= static_cast<uint8_t>(MeshFrameType::kGatherDone);
 }
 
 std::string_view MeshFrameTypeName(uint8_t type) {
@@ -130,6 +130,14 @@ std::string_view MeshFrameTypeName(uint8_t type) {
       return "INSTALL";
     case MeshFrameType::kRetrans:
       return "RETRANS";
+    case MeshFrameType::kLateBody:
+      return "LATE_BODY";
+    case MeshFrameType::kGatherReq:
+      return "GATHER_REQ";
+    case MeshFrameType::kGatherItem:
+      return "GATHER_ITEM";
+    case MeshFrameType::kGatherDone:
+      return "GATHER_DONE";
   }
   return "MESH_UNKNOWN";
 }
@@ -172,6 +180,7 @@ void EncodeClock(const LinkPrefix& p, const Clock& m, std::string* out) {
   PutU64(out, m.conf_id);
   PutU64(out, m.ts);
   PutU64(out, m.stable);
+  PutU32(out, m.oseq);
   FinishMesh(out, s);
 }
 
@@ -221,6 +230,42 @@ void EncodeRetrans(const LinkPrefix& p, const Retrans& m, std::string* out) {
   size_t s = BeginMesh(out, MeshFrameType::kRetrans, p);
   PutStr16(out, m.origin);
   PutItemFields(out, m.item);
+  FinishMesh(out, s);
+}
+
+void EncodeLateBody(const LinkPrefix& p, const Item& m, std::string* out) {
+  size_t s = BeginMesh(out, MeshFrameType::kLateBody, p);
+  PutItemFields(out, m);
+  FinishMesh(out, s);
+}
+
+void EncodeGatherReq(const LinkPrefix& p, const GatherReq& m,
+                     std::string* out) {
+  assert(m.ranges.size() <= kMaxMeshNodes);
+  size_t s = BeginMesh(out, MeshFrameType::kGatherReq, p);
+  PutU64(out, m.conf_id);
+  PutU64(out, m.old_conf_id);
+  PutU16(out, static_cast<uint16_t>(m.ranges.size()));
+  for (const GatherRange& g : m.ranges) {
+    PutStr16(out, g.origin);
+    PutU32(out, g.first);
+    PutU32(out, g.last);
+  }
+  FinishMesh(out, s);
+}
+
+void EncodeGatherItem(const LinkPrefix& p, const GatherItem& m,
+                      std::string* out) {
+  size_t s = BeginMesh(out, MeshFrameType::kGatherItem, p);
+  PutU64(out, m.conf_id);
+  PutStr16(out, m.origin);
+  PutItemFields(out, m.item);
+  FinishMesh(out, s);
+}
+
+void EncodeGatherDone(const LinkPrefix& p, uint64_t conf_id, std::string* out) {
+  size_t s = BeginMesh(out, MeshFrameType::kGatherDone, p);
+  PutU64(out, conf_id);
   FinishMesh(out, s);
 }
 
@@ -289,7 +334,7 @@ Status DecodeClock(const Frame& f, Clock* out) {
   if (!s.ok()) return s;
   BodyReader r(rest);
   r.U64("conf_id", &out->conf_id) && r.U64("ts", &out->ts) &&
-      r.U64("stable", &out->stable);
+      r.U64("stable", &out->stable) && r.U32("oseq", &out->oseq);
   return Finish(r, static_cast<uint8_t>(MeshFrameType::kClock));
 }
 
@@ -362,6 +407,55 @@ Status DecodeRetrans(const Frame& f, Retrans* out) {
   r.Str16("origin", kMaxNodeNameLen, &out->origin) &&
       GetItemFields(&r, &out->item);
   return Finish(r, static_cast<uint8_t>(MeshFrameType::kRetrans));
+}
+
+Status DecodeLateBody(const Frame& f, Item* out) {
+  std::span<const uint8_t> rest;
+  Status s = Open(f, MeshFrameType::kLateBody, &rest);
+  if (!s.ok()) return s;
+  BodyReader r(rest);
+  GetItemFields(&r, out);
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kLateBody));
+}
+
+Status DecodeGatherReq(const Frame& f, GatherReq* out) {
+  std::span<const uint8_t> rest;
+  Status s = Open(f, MeshFrameType::kGatherReq, &rest);
+  if (!s.ok()) return s;
+  BodyReader r(rest);
+  size_t n = 0;
+  if (r.U64("conf_id", &out->conf_id) &&
+      r.U64("old_conf_id", &out->old_conf_id) &&
+      r.Count16("ranges", kMaxMeshNodes, &n) && r.Fits("ranges", n, 10)) {
+    out->ranges.resize(n);
+    for (GatherRange& g : out->ranges) {
+      if (!r.Str16("origin", kMaxNodeNameLen, &g.origin) ||
+          !r.U32("first", &g.first) || !r.U32("last", &g.last)) {
+        break;
+      }
+    }
+  }
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kGatherReq));
+}
+
+Status DecodeGatherItem(const Frame& f, GatherItem* out) {
+  std::span<const uint8_t> rest;
+  Status s = Open(f, MeshFrameType::kGatherItem, &rest);
+  if (!s.ok()) return s;
+  BodyReader r(rest);
+  r.U64("conf_id", &out->conf_id) &&
+      r.Str16("origin", kMaxNodeNameLen, &out->origin) &&
+      GetItemFields(&r, &out->item);
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kGatherItem));
+}
+
+Status DecodeGatherDone(const Frame& f, uint64_t* conf_id) {
+  std::span<const uint8_t> rest;
+  Status s = Open(f, MeshFrameType::kGatherDone, &rest);
+  if (!s.ok()) return s;
+  BodyReader r(rest);
+  r.U64("conf_id", conf_id);
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kGatherDone));
 }
 
 Status DecodeMeshEmpty(const Frame& f) {

@@ -32,16 +32,20 @@ namespace msgc::wire {
 
 // Mesh frame types. Never reorder; values are on the wire.
 enum class MeshFrameType : uint8_t {
-  kLinkSync = 0x40,  // unsequenced: channel state after (re)connect
-  kLinkAck = 0x41,   // unsequenced: just the prefix's ack
-  kBye = 0x42,       // unsequenced: the sender is stopping on purpose
-  kReach = 0x43,     // whom the sender reaches, its configuration
-  kItem = 0x44,      // one ordered item, stamped by its origin
-  kClock = 0x45,     // the sender's Lamport clock and stability bound
-  kPropose = 0x46,   // coordinator -> members: form this configuration
-  kAccept = 0x47,    // member -> coordinator: yes, and what I hold
-  kInstall = 0x48,   // coordinator -> members: install, with all reports
-  kRetrans = 0x49,   // flush: an old-configuration item of another origin
+  kLinkSync = 0x40,    // unsequenced: channel state after (re)connect
+  kLinkAck = 0x41,     // unsequenced: just the prefix's ack
+  kBye = 0x42,         // unsequenced: the sender is stopping on purpose
+  kReach = 0x43,       // whom the sender reaches, its configuration
+  kItem = 0x44,        // one ordered item, stamped by its origin
+  kClock = 0x45,       // the sender's Lamport clock and stability bound
+  kPropose = 0x46,     // coordinator -> members: form this configuration
+  kAccept = 0x47,      // member -> coordinator: yes, and what I hold
+  kInstall = 0x48,     // coordinator -> members: install, with all reports
+  kRetrans = 0x49,     // flush: an old-configuration item of another origin
+  kLateBody = 0x4a,    // an item of the sender's, sent after it was skipped
+  kGatherReq = 0x4b,   // flush: send me the bodies you hold in these ranges
+  kGatherItem = 0x4c,  // flush: one body asked for by GATHER_REQ
+  kGatherDone = 0x4d,  // flush: the answer to a GATHER_REQ is complete
 };
 
 inline constexpr size_t kLinkPrefixSize = 16;
@@ -54,14 +58,19 @@ inline constexpr size_t kMaxReports = 1024 * 1024;
 inline constexpr uint8_t kSyncReset = 0x01;  // my send channel restarted at 1
 // Flags of REACH.
 inline constexpr uint8_t kReachLocked = 0x01;  // locked to a proposal
-// Flags of ITEM / RETRANS.
-inline constexpr uint8_t kItemHasBody = 0x01;
+// Flags of ITEM / RETRANS / LATE_BODY / GATHER_ITEM.
+inline constexpr uint8_t kItemHasBody = 0x01;   // the body follows
+inline constexpr uint8_t kItemInterest = 0x02;  // may make its origin need
+                                                // bodies (docs/mesh.md §3.1)
+inline constexpr uint8_t kItemRouted = 0x04;    // body only where needed
+inline constexpr uint8_t kItemSkipped = 0x08;   // RETRANS only: the forwarder
+                                                // knows no more than the oseq
 
 bool IsKnownMeshFrameType(uint8_t type);
 std::string_view MeshFrameTypeName(uint8_t type);
 inline bool IsSequencedMeshFrameType(uint8_t type) {
   return type >= static_cast<uint8_t>(MeshFrameType::kReach) &&
-         type <= static_cast<uint8_t>(MeshFrameType::kRetrans);
+         type <= static_cast<uint8_t>(MeshFrameType::kGatherDone);
 }
 
 struct LinkPrefix {
@@ -97,7 +106,7 @@ struct Reach {
 };
 
 struct Item {
-  uint8_t flags = 0;  // kItemHasBody
+  uint8_t flags = 0;  // kItem*
   uint64_t conf_id = 0;
   uint64_t ts = 0;    // Lamport stamp
   uint32_t oseq = 0;  // origin's item number in this configuration, from 1
@@ -110,6 +119,9 @@ struct Clock {
   uint64_t conf_id = 0;
   uint64_t ts = 0;      // the sender's Lamport clock
   uint64_t stable = 0;  // the sender holds every item stamped <= stable
+  // The sender's last item number in conf_id: each of its items up to it
+  // was sent to the receiver before this frame or is not for it (skipped).
+  uint32_t oseq = 0;
 };
 
 struct Propose {
@@ -149,6 +161,25 @@ struct Retrans {
   Item item;  // item.conf_id = the old configuration
 };
 
+// One range of one origin's items (oseq first..last, inclusive).
+struct GatherRange {
+  std::string_view origin;
+  uint32_t first = 0;
+  uint32_t last = 0;
+};
+
+struct GatherReq {
+  uint64_t conf_id = 0;      // the configuration being installed
+  uint64_t old_conf_id = 0;  // the one being flushed (the ranges' items)
+  std::vector<GatherRange> ranges;
+};
+
+struct GatherItem {
+  uint64_t conf_id = 0;  // the configuration being installed
+  std::string_view origin;
+  Item item;  // item.conf_id = the old configuration
+};
+
 // ---- Encoding: each appends one whole frame to *out. ----
 void EncodeLinkSync(const LinkPrefix& p, const LinkSync& m, std::string* out);
 void EncodeLinkAck(const LinkPrefix& p, std::string* out);
@@ -160,6 +191,11 @@ void EncodePropose(const LinkPrefix& p, const Propose& m, std::string* out);
 void EncodeAccept(const LinkPrefix& p, const Accept& m, std::string* out);
 void EncodeInstall(const LinkPrefix& p, const Install& m, std::string* out);
 void EncodeRetrans(const LinkPrefix& p, const Retrans& m, std::string* out);
+void EncodeLateBody(const LinkPrefix& p, const Item& m, std::string* out);
+void EncodeGatherReq(const LinkPrefix& p, const GatherReq& m, std::string* out);
+void EncodeGatherItem(const LinkPrefix& p, const GatherItem& m,
+                      std::string* out);
+void EncodeGatherDone(const LinkPrefix& p, uint64_t conf_id, std::string* out);
 
 // Rewrites the link prefix of the whole encoded frame `frame` in place.
 // REQUIRES: frame holds exactly one mesh frame.
@@ -178,6 +214,10 @@ Status DecodePropose(const Frame& f, Propose* out);
 Status DecodeAccept(const Frame& f, Accept* out);
 Status DecodeInstall(const Frame& f, Install* out);
 Status DecodeRetrans(const Frame& f, Retrans* out);
+Status DecodeLateBody(const Frame& f, Item* out);
+Status DecodeGatherReq(const Frame& f, GatherReq* out);
+Status DecodeGatherItem(const Frame& f, GatherItem* out);
+Status DecodeGatherDone(const Frame& f, uint64_t* conf_id);
 // LINK_ACK and BYE: the prefix only.
 Status DecodeMeshEmpty(const Frame& f);
 

@@ -172,17 +172,106 @@ TEST(MeshFrameTest, SequencingMustMatchType) {
 
 TEST(MeshFrameTest, ClockRoundTrip) {
   std::string bytes;
-  EncodeClock({8, 2}, Clock{99, 1000, 990}, &bytes);
+  EncodeClock({8, 2}, Clock{99, 1000, 990, 77}, &bytes);
   ForEverySplit(bytes, [](const Frame& f) {
     Clock d;
     ASSERT_TRUE(DecodeClock(f, &d).ok());
     EXPECT_EQ(d.conf_id, 99u);
     EXPECT_EQ(d.ts, 1000u);
     EXPECT_EQ(d.stable, 990u);
+    EXPECT_EQ(d.oseq, 77u);
   });
   ExpectStrict(bytes, [](const Frame& f) {
     Clock d;
     return DecodeClock(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, LateBodyRoundTrip) {
+  std::string bytes;
+  Item m;
+  m.flags = kItemHasBody | kItemRouted;
+  m.conf_id = 5;
+  m.ts = 44;
+  m.oseq = 3;
+  m.service = Service::kSafe;
+  m.kind = 5;
+  m.body = "payload";
+  EncodeLateBody({9, 1}, m, &bytes);
+  ForEverySplit(bytes, [](const Frame& f) {
+    Item d;
+    ASSERT_TRUE(DecodeLateBody(f, &d).ok());
+    EXPECT_EQ(d.flags, kItemHasBody | kItemRouted);
+    EXPECT_EQ(d.ts, 44u);
+    EXPECT_EQ(d.oseq, 3u);
+    EXPECT_EQ(d.service, Service::kSafe);
+    EXPECT_EQ(d.body, "payload");
+    Item wrong;
+    EXPECT_FALSE(DecodeItem(f, &wrong).ok());  // the type is checked
+  });
+  ExpectStrict(bytes, [](const Frame& f) {
+    Item d;
+    return DecodeLateBody(f, &d);
+  });
+}
+
+TEST(MeshFrameTest, GatherRoundTrip) {
+  std::string req;
+  GatherReq r;
+  r.conf_id = 0x30000abcd;
+  r.old_conf_id = 0x20000abcd;
+  r.ranges = {{"alpha", 4, 9}, {"gamma", 1, 1}};
+  EncodeGatherReq({2, 0}, r, &req);
+  ForEverySplit(req, [](const Frame& f) {
+    GatherReq d;
+    ASSERT_TRUE(DecodeGatherReq(f, &d).ok());
+    EXPECT_EQ(d.conf_id, 0x30000abcdu);
+    EXPECT_EQ(d.old_conf_id, 0x20000abcdu);
+    ASSERT_EQ(d.ranges.size(), 2u);
+    EXPECT_EQ(d.ranges[0].origin, "alpha");
+    EXPECT_EQ(d.ranges[0].first, 4u);
+    EXPECT_EQ(d.ranges[0].last, 9u);
+    EXPECT_EQ(d.ranges[1].origin, "gamma");
+  });
+  ExpectStrict(req, [](const Frame& f) {
+    GatherReq d;
+    return DecodeGatherReq(f, &d);
+  });
+
+  std::string item;
+  GatherItem g;
+  g.conf_id = 7;
+  g.origin = "beta";
+  g.item.flags = kItemHasBody | kItemRouted;
+  g.item.conf_id = 6;
+  g.item.ts = 100;
+  g.item.oseq = 12;
+  g.item.body = "x";
+  EncodeGatherItem({3, 0}, g, &item);
+  ForEverySplit(item, [](const Frame& f) {
+    GatherItem d;
+    ASSERT_TRUE(DecodeGatherItem(f, &d).ok());
+    EXPECT_EQ(d.conf_id, 7u);
+    EXPECT_EQ(d.origin, "beta");
+    EXPECT_EQ(d.item.conf_id, 6u);
+    EXPECT_EQ(d.item.oseq, 12u);
+    EXPECT_EQ(d.item.body, "x");
+  });
+  ExpectStrict(item, [](const Frame& f) {
+    GatherItem d;
+    return DecodeGatherItem(f, &d);
+  });
+
+  std::string done;
+  EncodeGatherDone({4, 0}, 7, &done);
+  ForEverySplit(done, [](const Frame& f) {
+    uint64_t id = 0;
+    ASSERT_TRUE(DecodeGatherDone(f, &id).ok());
+    EXPECT_EQ(id, 7u);
+  });
+  ExpectStrict(done, [](const Frame& f) {
+    uint64_t id = 0;
+    return DecodeGatherDone(f, &id);
   });
 }
 
@@ -332,7 +421,10 @@ TEST(MeshFrameTest, PatchLinkPrefix) {
 TEST(MeshFrameTest, TypeNames) {
   EXPECT_EQ(MeshFrameTypeName(0x44), "ITEM");
   EXPECT_TRUE(IsKnownMeshFrameType(0x49));
-  EXPECT_FALSE(IsKnownMeshFrameType(0x4a));
+  EXPECT_EQ(MeshFrameTypeName(0x4b), "GATHER_REQ");
+  EXPECT_TRUE(IsKnownMeshFrameType(0x4d));
+  EXPECT_TRUE(IsSequencedMeshFrameType(0x4d));
+  EXPECT_FALSE(IsKnownMeshFrameType(0x4e));
   EXPECT_TRUE(IsSequencedMeshFrameType(0x43));
   EXPECT_FALSE(IsSequencedMeshFrameType(0x41));
 }
