@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <set>
 #include <sstream>
 #include <string>
@@ -45,6 +46,50 @@ std::unique_ptr<Cluster> StartTwoOfThree() {
   EXPECT_TRUE(c->WaitConfiguration({0, 1}, {0, 1}))
       << c->DescribeConfigurations();
   return c;
+}
+
+// The kernel's view (ss -tm: skmem rb = SO_RCVBUF, tb = SO_SNDBUF, both
+// doubled by Linux) of every TCP socket from node `from` to node `to`.
+std::vector<std::string> SocketBuffers(Cluster& c, int from, int to) {
+  const std::string cmd = "ss -tmH state established src " +
+                          c.node(from).address() + " dst " +
+                          c.node(to).address() + " 2>/dev/null";
+  std::vector<std::string> out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  pclose(p);
+  for (size_t at = text.find("skmem:("); at != std::string::npos;
+       at = text.find("skmem:(", at + 1)) {
+    const size_t rb = text.find(",rb", at);
+    const size_t tb = text.find(",tb", at);
+    if (rb == std::string::npos || tb == std::string::npos) break;
+    out.push_back("rb" + text.substr(rb + 3, text.find(',', rb + 1) - rb - 3) +
+                  " tb" + text.substr(tb + 3, text.find(',', tb + 1) - tb - 3));
+  }
+  return out;
+}
+
+// tcpbuf_size sets SO_SNDBUF and SO_RCVBUF on every peer socket: dialled
+// and accepted, at both ends of every link.
+TEST(ClusterConfigTest, TcpbufSizeIsSetOnEveryPeerSocket) {
+  ClusterOptions o;
+  o.extra_server_options = "tcpbuf_size = 98304";
+  auto c = StartCluster(3, o);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->WaitFormed()) << c->DescribeConfigurations();
+  const std::string want = "rb196608 tb196608";  // 2 x 98304
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      if (i == j) continue;
+      const std::vector<std::string> bufs = SocketBuffers(*c, i, j);
+      ASSERT_EQ(bufs.size(), 1u) << "one link n" << i + 1 << " -> n" << j + 1;
+      EXPECT_EQ(bufs[0], want) << "n" << i + 1 << " -> n" << j + 1;
+    }
+  }
 }
 
 TEST(ClusterConfigTest, NonPeerServerIsRefused) {

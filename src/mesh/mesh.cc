@@ -559,6 +559,18 @@ void Mesh::Impl::Dial(Link& l) {
   if (!ec && bind_addr_ && bind_addr_->is_v4() == addr.is_v4()) {
     sock->bind(asio::ip::tcp::endpoint(*bind_addr_, 0), ec);
   }
+  // tcpbuf_size on the dialled side too. SO_RCVBUF only takes full effect
+  // (window scale) before the handshake, so both are set before connect().
+  if (!ec && options_.link.tcpbuf_size > 0) {
+    const int size = static_cast<int>(options_.link.tcpbuf_size);
+    std::error_code bec;
+    sock->set_option(asio::socket_base::receive_buffer_size(size), bec);
+    sock->set_option(asio::socket_base::send_buffer_size(size), bec);
+    if (bec) {
+      MSGC_LOG_DEBUG("mesh {}: buffers for {}: {}", options_.self, l.spec.name,
+                     bec.message());
+    }
+  }
   if (ec) {
     MSGC_LOG_WARN("mesh {}: socket for {}: {}", options_.self, l.spec.name,
                   ec.message());
