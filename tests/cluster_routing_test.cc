@@ -99,6 +99,35 @@ TEST_F(ClusterRoutingTest, MessagesGoOnlyToServersWithMembers) {
   }
 }
 
+// One sender alternating between a group n3 has no member of and one it
+// has: n3 gets every second item and the numbers of the others, and must
+// deliver all of its own in order.
+TEST_F(ClusterRoutingTest, InterleavedGroupsReachEachServerWhole) {
+  auto a = ClusterMember::Connect(*cluster_, 0, "a");
+  auto b = ClusterMember::Connect(*cluster_, 1, "b");
+  auto c = ClusterMember::Connect(*cluster_, 2, "c");
+  ASSERT_TRUE(a && b && c);
+  ASSERT_TRUE(b->JoinAndWait("g"));
+  ASSERT_TRUE(c->JoinAndWait("h"));
+  constexpr int kCount = 2000;
+  for (int k = 0; k < kCount; ++k) {
+    const bool to_g = (k % 2 == 0) || (k % 7 == 3);  // irregular runs
+    ASSERT_TRUE(a->Multicast(to_g ? "g" : "h", std::to_string(k)).ok());
+  }
+  for (int k = 0; k < kCount; ++k) {
+    const bool to_g = (k % 2 == 0) || (k % 7 == 3);
+    msgc::MessageEvent m;
+    ClusterMember& r = to_g ? *b : *c;
+    ASSERT_TRUE(r.NextMessage(&m)) << (to_g ? "b" : "c") << ", message " << k;
+    ASSERT_EQ(m.data, std::to_string(k));
+    ASSERT_EQ(m.groups, Names{to_g ? "g" : "h"});
+  }
+  EXPECT_TRUE(b->ExpectQuiet(milliseconds{100}));
+  EXPECT_TRUE(c->ExpectQuiet(milliseconds{50}));
+  EXPECT_EQ(cluster_->node(1).CountInLog("dropped"), 0u);
+  EXPECT_EQ(cluster_->node(2).CountInLog("dropped"), 0u);
+}
+
 TEST_F(ClusterRoutingTest, ServerWithNoClientsGetsOnlyKeepalives) {
   auto a = ClusterMember::Connect(*cluster_, 0, "a");
   auto b = ClusterMember::Connect(*cluster_, 1, "b");

@@ -225,7 +225,11 @@ class Mesh::Impl : public net::ConnectionHandler,
   void ProcessAck(Link& l, uint64_t ack);
   void NoteReceived(Link& l);
   void SendAck(Link& l);
-  void SendSeq(Link& l, const std::string& frame);
+  void SendSeq(Link& l, const std::string& frame) {
+    SendSeq(l, std::string(frame));
+  }
+  // Takes the frame's buffer (no copy).
+  void SendSeq(Link& l, std::string&& frame);
   void Pump(Link& l);
   void MaybeReleaseChannel(Link& l);
   void CloseConns(Link& l, net::CloseReason reason, const std::string& why);
@@ -241,8 +245,9 @@ class Mesh::Impl : public net::ConnectionHandler,
   int MemberIndex(std::string_view name) const;
   // Stores the next item of member idx (or fills an unknown one when
   // `fill`); the body is kept only with `accept_body` (docs/mesh.md §4.1).
+  // `take`: the body's owner, moved from instead of copying item.body.
   void StoreItem(int idx, const wire::Item& item, bool accept_body,
-                 bool fill = false);
+                 bool fill = false, std::string* take = nullptr);
   void OnItem(Link& l, const wire::Frame& frame);
   void OnClock(Link& l, const wire::Frame& frame);
   void OnLateBody(Link& l, const wire::Frame& frame);
@@ -317,6 +322,10 @@ class Mesh::Impl : public net::ConnectionHandler,
   bool deliver_posted_ = false;
   bool evaluate_posted_ = false;
   size_t safe_pending_ = 0;
+  // Highest stamp of a safe item held in conf_: until our announced
+  // `stable` covers it, some member may wait for our stability news (also
+  // after we delivered it ourselves).
+  uint64_t safe_high_ = 0;
   // Place in the order of the last item delivered in conf_ (ts, index).
   std::pair<uint64_t, int> last_delivered_{0, -1};
   // Undelivered items in the agreed order: (ts, member index, oseq).
@@ -1147,8 +1156,8 @@ void Mesh::Impl::SendAck(Link& l) {
   l.active->SendUrgent(std::move(f));
 }
 
-void Mesh::Impl::SendSeq(Link& l, const std::string& frame) {
-  auto f = std::make_shared<std::string>(frame);
+void Mesh::Impl::SendSeq(Link& l, std::string&& frame) {
+  auto f = std::make_shared<std::string>(std::move(frame));
   const uint64_t seq = l.next_seq++;
   wire::PatchLinkPrefix(f.get(), {seq, l.recv_seq});
   l.acked_sent = l.recv_seq;
@@ -1317,28 +1326,16 @@ bool Mesh::Impl::Submit(wire::Service service, uint8_t kind, std::string body,
 void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
                        uint8_t flags) {
   ConfMember& me = members_[self_idx_];
-  wire::Item item;
-  item.flags = wire::kItemHasBody;
-  if (flags & kSubmitInterest) item.flags |= wire::kItemInterest;
   const bool routed = (flags & kSubmitRouted) != 0 && members_.size() > 1 &&
                       members_.size() <= kMaxRoutedMembers;
-  if (routed) item.flags |= wire::kItemRouted;
-  item.conf_id = conf_id_;
-  // Strictly above anything we sent or received: the clock condition needs
-  // each origin's stamps to increase along its FIFO stream.
-  item.ts = ++clock_;
-  item.oseq = me.held + 1;
-  item.service = service;
-  item.kind = kind;
-  item.body = body;
-  uint64_t sent_mask = 0;
-  if (members_.size() > 1) {
+  const bool many = members_.size() > 1;
+  if (many) {
     need_.assign(members_.size(), 1);
     if (routed) {
       std::fill(need_.begin(), need_.end(), uint8_t{0});
       Item out;
       out.origin = options_.self;
-      out.ts = item.ts;
+      out.ts = clock_ + 1;
       out.conf_id = conf_id_;
       out.service = service;
       out.kind = kind;
@@ -1350,14 +1347,47 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
         if (members_[i].pending_interest > 0) need_[i] = 1;
       }
     }
+    // Items skipped for a member before this one get their numbers first,
+    // so that its stream of our item numbers stays contiguous. Sent before
+    // the stamp is taken: a CLOCK announces that no item stamped at or
+    // below its ts follows.
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (static_cast<int>(i) != self_idx_ && need_[i] &&
+          members_[i].owe_clock) {
+        SendClockTo(static_cast<int>(i));
+      }
+    }
+  }
+  wire::Item item;
+  item.flags = wire::kItemHasBody;
+  if (flags & kSubmitInterest) item.flags |= wire::kItemInterest;
+  if (routed) item.flags |= wire::kItemRouted;
+  item.conf_id = conf_id_;
+  // Strictly above anything we sent or received: the clock condition needs
+  // each origin's stamps to increase along its FIFO stream.
+  item.ts = ++clock_;
+  item.oseq = me.held + 1;
+  item.service = service;
+  item.kind = kind;
+  item.body = body;
+  uint64_t sent_mask = 0;
+  if (many) {
     std::string f;
     wire::EncodeItem({}, item, &f);
+    size_t last = members_.size();  // the last member given the body
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (static_cast<int>(i) != self_idx_ && need_[i]) last = i;
+    }
     bool skipped = false;
     for (size_t i = 0; i < members_.size(); ++i) {
       if (static_cast<int>(i) == self_idx_) continue;
       Link& l = *members_[i].link;
       if (need_[i]) {
-        SendSeq(l, f);
+        if (i == last) {
+          SendSeq(l, std::move(f));  // the last copy takes the buffer
+        } else {
+          SendSeq(l, f);
+        }
         sent_mask |= uint64_t{1} << (i & 63);
         if (routed) ++l.bodies_sent;
       } else {
@@ -1380,12 +1410,12 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
       announced_ts_ = clock_;
     }
   }
-  StoreItem(self_idx_, item, true);
+  StoreItem(self_idx_, item, true, false, &body);
   me.items.back().sent_mask = sent_mask;
 }
 
 void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
-                           bool fill) {
+                           bool fill, std::string* take) {
   ConfMember& m = members_[idx];
   StoredItem* s = nullptr;
   if (fill) {
@@ -1428,7 +1458,11 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
   }
   s->known = true;
   if (accept_body && (item.flags & wire::kItemHasBody)) {
-    s->body.assign(item.body);
+    if (take != nullptr) {
+      s->body = std::move(*take);
+    } else {
+      s->body.assign(item.body);
+    }
   } else {
     s->flags &= ~wire::kItemHasBody;
   }
@@ -1436,7 +1470,10 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
     ++m.pending_interest;
   }
   undelivered_.emplace(item.ts, idx, item.oseq);
-  if (item.service == wire::Service::kSafe) ++safe_pending_;
+  if (item.service == wire::Service::kSafe) {
+    ++safe_pending_;
+    safe_high_ = std::max(safe_high_, item.ts);
+  }
   ScheduleDeliver();
 }
 
@@ -1646,8 +1683,9 @@ void Mesh::Impl::SendClockTo(int idx) {
 void Mesh::Impl::SendClock() {
   const uint64_t bound = Bound();
   const bool clock_news = clock_ > announced_ts_;
-  // Stability news matters only while a safe item waits for it.
-  const bool stable_news = bound > announced_stable_ && safe_pending_ > 0;
+  // Stability news matters only until it covers every safe item we hold.
+  const bool stable_news =
+      bound > announced_stable_ && announced_stable_ < safe_high_;
   const std::string f = EncodeClockFrame();
   for (size_t i = 0; i < members_.size(); ++i) {
     if (static_cast<int>(i) == self_idx_) continue;
@@ -1716,7 +1754,9 @@ void Mesh::Impl::Deliver() {
     undelivered_.erase(undelivered_.begin());
     DeliverOne(idx, *it);
   }
-  if (safe_pending_ > 0 && bound > announced_stable_) ScheduleClock();
+  if (announced_stable_ < safe_high_ && bound > announced_stable_) {
+    ScheduleClock();
+  }
   CollectGarbage();
 }
 
@@ -2178,6 +2218,7 @@ void Mesh::Impl::TryCompleteInstall() {
   undelivered_.clear();
   last_delivered_ = {0, -1};
   safe_pending_ = 0;
+  safe_high_ = 0;
   announced_ts_ = 0;
   announced_stable_ = 0;
   reported_held_.clear();
