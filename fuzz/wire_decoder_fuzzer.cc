@@ -77,6 +77,11 @@ void DecodeMesh(const Frame& f) {
       (void)msgc::wire::DecodeGatherItem(f, &m);
       break;
     }
+    case MeshFrameType::kItems: {
+      std::vector<msgc::wire::Item> m;
+      (void)msgc::wire::DecodeItems(f, &m);
+      break;
+    }
     case MeshFrameType::kGatherDone: {
       uint64_t id = 0;
       (void)msgc::wire::DecodeGatherDone(f, &id);

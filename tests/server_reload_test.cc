@@ -87,7 +87,7 @@ TEST(ReloadTest, MaxBacklogAppliesLiveToExistingConnections) {
   EXPECT_TRUE(Flood(sender.get(), fast.get(), "g", 1000));
   EXPECT_TRUE(d->WaitForLog("closing #slow#n1 (127.0.0.1:"));
   EXPECT_TRUE(
-      d->WaitForLog("slow consumer: 51 frames queued > max_backlog 50"));
+      d->WaitForLog("slow consumer: 51 messages queued > max_backlog 50"));
 }
 
 TEST(ReloadTest, IdleTimeoutAndMessageSizeApplyLive) {

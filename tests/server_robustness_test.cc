@@ -179,7 +179,7 @@ msgc_server {
   EXPECT_TRUE(saw_disconnect);
   EXPECT_TRUE(d->WaitForLog("closing #slow#n1 (127.0.0.1:"));
   EXPECT_TRUE(
-      d->WaitForLog("slow consumer: 51 frames queued > max_backlog 50"));
+      d->WaitForLog("slow consumer: 51 messages queued > max_backlog 50"));
   // The slow client's connection is gone (it may still read what the kernel
   // buffered before the close).
   EXPECT_TRUE(slow->ExpectClosed(kDefaultTimeout));

@@ -79,7 +79,12 @@ struct Link {
   // been handed to `active` yet: they wait here, not in the connection's
   // queue, until it has room (Pump), so that a resend after a reconnect goes
   // at the pace the peer reads instead of passing max_backlog at once.
-  std::deque<std::pair<uint64_t, FramePtr>> resend;
+  struct Unacked {
+    uint64_t first;     // link_seq
+    FramePtr second;    // the frame
+    uint32_t messages;  // items in it (an ITEMS frame), for max_backlog
+  };
+  std::deque<Unacked> resend;
   uint64_t sent_seq = 0;  // last link_seq handed to `active` (while synced)
   // Our send channel restarted at 1 (MaybeReleaseChannel); the peer has not
   // shown yet that it saw the LINK_SYNC with kSyncReset saying so.
@@ -95,6 +100,11 @@ struct Link {
 
   bool blocked = false;  // test hook
   bool removed = false;  // no longer in peers
+
+  // This loop turn's items for the peer, an ITEMS frame being built (empty:
+  // none). Sent before any other sequenced frame and at the end of the turn.
+  std::string batch;
+  uint64_t batch_conf = 0;
 
   uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
   uint64_t bodies_skipped = 0;  // routed items not sent
@@ -228,8 +238,17 @@ class Mesh::Impl : public net::ConnectionHandler,
   void SendSeq(Link& l, const std::string& frame) {
     SendSeq(l, std::string(frame));
   }
-  // Takes the frame's buffer (no copy).
-  void SendSeq(Link& l, std::string&& frame);
+  // Takes the frame's buffer (no copy). The link's batch goes first.
+  void SendSeq(Link& l, std::string&& frame) {
+    if (!l.batch.empty()) FlushBatch(l);
+    SendSeqNow(l, std::move(frame));
+  }
+  // `messages`: items carried (an ITEMS frame), counted against max_backlog.
+  void SendSeqNow(Link& l, std::string&& frame, uint32_t messages = 1);
+  // Adds an item to the link's ITEMS frame of this loop turn.
+  void AppendBatch(Link& l, const wire::Item& item);
+  void FlushBatch(Link& l);
+  void ScheduleFlushBatches();
   void Pump(Link& l);
   void MaybeReleaseChannel(Link& l);
   void CloseConns(Link& l, net::CloseReason reason, const std::string& why);
@@ -249,6 +268,9 @@ class Mesh::Impl : public net::ConnectionHandler,
   void StoreItem(int idx, const wire::Item& item, bool accept_body,
                  bool fill = false, std::string* take = nullptr);
   void OnItem(Link& l, const wire::Frame& frame);
+  void OnItems(Link& l, const wire::Frame& frame);
+  // An item of conf_ from member idx (over link l).
+  void HandleItem(int idx, const wire::Item& item);
   void OnClock(Link& l, const wire::Frame& frame);
   void OnLateBody(Link& l, const wire::Frame& frame);
   void SendLateBodies(int idx, uint64_t after_ts);
@@ -320,6 +342,8 @@ class Mesh::Impl : public net::ConnectionHandler,
   uint64_t announced_stable_ = 0;
   bool clock_posted_ = false;
   bool deliver_posted_ = false;
+  bool batch_posted_ = false;
+  std::vector<wire::Item> items_scratch_;  // OnItems
   bool evaluate_posted_ = false;
   size_t safe_pending_ = 0;
   // Highest stamp of a safe item held in conf_: until our announced
@@ -1016,6 +1040,9 @@ void Mesh::Impl::HandleMeshFrame(Link& l, ConnInfo& info, net::Connection& conn,
     case MeshFrameType::kItem:
       OnItem(l, frame);
       return;
+    case MeshFrameType::kItems:
+      OnItems(l, frame);
+      return;
     case MeshFrameType::kClock:
       OnClock(l, frame);
       return;
@@ -1124,7 +1151,8 @@ void Mesh::Impl::Pump(Link& l) {
   if (l.sent_seq + 1 < first) l.sent_seq = first - 1;
   while (c.is_open() && c.queued_frames() < limit &&
          l.sent_seq < l.resend.back().first) {
-    c.Send(l.resend[l.sent_seq + 1 - first].second);
+    const Link::Unacked& u = l.resend[l.sent_seq + 1 - first];
+    c.Send(u.second, u.messages);
     ++l.sent_seq;
   }
 }
@@ -1156,13 +1184,49 @@ void Mesh::Impl::SendAck(Link& l) {
   l.active->SendUrgent(std::move(f));
 }
 
-void Mesh::Impl::SendSeq(Link& l, std::string&& frame) {
+void Mesh::Impl::AppendBatch(Link& l, const wire::Item& item) {
+  if (!l.batch.empty() && (l.batch_conf != item.conf_id ||
+                           l.batch.size() + item.body.size() > kMaxBatchBytes ||
+                           wire::ItemsCount(l.batch, 0) >= kMaxBatchItems)) {
+    FlushBatch(l);
+  }
+  if (l.batch.empty()) {
+    wire::BeginItems(&l.batch, item.conf_id);
+    l.batch_conf = item.conf_id;
+    ScheduleFlushBatches();
+  }
+  wire::AppendItem(&l.batch, 0, item);
+}
+
+void Mesh::Impl::FlushBatch(Link& l) {
+  wire::FinishItems(&l.batch, 0);
+  const uint32_t n = wire::ItemsCount(l.batch, 0);
+  std::string f = std::move(l.batch);
+  l.batch.clear();
+  SendSeqNow(l, std::move(f), n);
+}
+
+void Mesh::Impl::ScheduleFlushBatches() {
+  if (batch_posted_) return;
+  batch_posted_ = true;
+  std::weak_ptr<Impl> w = weak_from_this();
+  asio::post(io_, [w] {
+    auto self = w.lock();
+    if (!self) return;
+    self->batch_posted_ = false;
+    for (auto& [name, l] : self->links_) {
+      if (!l->batch.empty()) self->FlushBatch(*l);
+    }
+  });
+}
+
+void Mesh::Impl::SendSeqNow(Link& l, std::string&& frame, uint32_t messages) {
   auto f = std::make_shared<std::string>(std::move(frame));
   const uint64_t seq = l.next_seq++;
   wire::PatchLinkPrefix(f.get(), {seq, l.recv_seq});
   l.acked_sent = l.recv_seq;
   FramePtr p = std::move(f);
-  l.resend.emplace_back(seq, p);
+  l.resend.push_back(Link::Unacked{seq, p, messages});
   if (l.resend.size() > kMaxResendFrames) {
     MSGC_LOG_ERROR(
         "mesh {}: {} unacknowledged frames to {}; dropping the "
@@ -1177,7 +1241,7 @@ void Mesh::Impl::SendSeq(Link& l, std::string&& frame) {
     // does not read, its queue passes max_backlog and the connection is
     // closed as stuck (kSlowConsumer); the frame stays in the buffer.
     l.sent_seq = seq;
-    l.active->Send(std::move(p));
+    l.active->Send(std::move(p), messages);
   } else {
     Pump(l);  // behind a resend in progress
   }
@@ -1372,21 +1436,19 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
   item.body = body;
   uint64_t sent_mask = 0;
   if (many) {
+    // An interest item goes alone: its barrier needs its link_seq. The
+    // others join the link's ITEMS frame of this loop turn.
     std::string f;
-    wire::EncodeItem({}, item, &f);
-    size_t last = members_.size();  // the last member given the body
-    for (size_t i = 0; i < members_.size(); ++i) {
-      if (static_cast<int>(i) != self_idx_ && need_[i]) last = i;
-    }
+    if (flags & kSubmitInterest) wire::EncodeItem({}, item, &f);
     bool skipped = false;
     for (size_t i = 0; i < members_.size(); ++i) {
       if (static_cast<int>(i) == self_idx_) continue;
       Link& l = *members_[i].link;
       if (need_[i]) {
-        if (i == last) {
-          SendSeq(l, std::move(f));  // the last copy takes the buffer
-        } else {
+        if (flags & kSubmitInterest) {
           SendSeq(l, f);
+        } else {
+          AppendBatch(l, item);
         }
         sent_mask |= uint64_t{1} << (i & 63);
         if (routed) ++l.bodies_sent;
@@ -1496,6 +1558,43 @@ void Mesh::Impl::OnItem(Link& l, const wire::Frame& frame) {
   }
   int idx = MemberIndex(l.spec.name);
   if (idx < 0 || members_[idx].inc != l.peer_inc) return;
+  HandleItem(idx, item);
+}
+
+void Mesh::Impl::OnItems(Link& l, const wire::Frame& frame) {
+  // The scratch vector's capacity is reused; taken out of the member so that
+  // a nested call (an item completing a flush replays early frames) has its
+  // own.
+  std::vector<wire::Item> items = std::move(items_scratch_);
+  Status s = wire::DecodeItems(frame, &items);
+  if (!s.ok()) {
+    l.active->Close(net::CloseReason::kProtocolError, s.message());
+    return;
+  }
+  if (items.empty()) return;
+  const uint64_t conf_id = items.front().conf_id;
+  if (pending_ && conf_id == pending_->conf_id) {
+    KeepEarly(l, frame);
+    return;
+  }
+  if (conf_id != conf_id_) {
+    if (state_ != State::kOperational && conf_id > conf_id_) {
+      future_.emplace_back(&l, conf_id, FrameBytes(frame));
+    }
+    return;  // else an old configuration's
+  }
+  int idx = MemberIndex(l.spec.name);
+  if (idx < 0 || members_[idx].inc != l.peer_inc) return;
+  for (const wire::Item& item : items) {
+    // An earlier item may have completed a flush: the rest are obsolete.
+    if (conf_id != conf_id_) break;
+    HandleItem(idx, item);
+  }
+  items.clear();
+  items_scratch_ = std::move(items);
+}
+
+void Mesh::Impl::HandleItem(int idx, const wire::Item& item) {
   // Once frozen (docs/mesh.md §4.1), a routed body that arrives directly is
   // not kept: every member must end the flush with a body only if some
   // member of the transitional set held it when it froze, and the body
@@ -1743,7 +1842,12 @@ void Mesh::Impl::Deliver() {
     }
   }
   const bool frozen = state_ != State::kOperational;
+  size_t delivered = 0;
   while (!undelivered_.empty() && running_) {
+    if (delivered == kMaxDeliverPerTurn) {
+      ScheduleDeliver();  // the rest in a later turn
+      break;
+    }
     auto [ts, idx, oseq] = *undelivered_.begin();
     if (ts > bound) break;
     // Once we told a coordinator what we hold, we deliver no further than
@@ -1753,6 +1857,7 @@ void Mesh::Impl::Deliver() {
     if (it->service == wire::Service::kSafe && ts > safe_bound) break;
     undelivered_.erase(undelivered_.begin());
     DeliverOne(idx, *it);
+    ++delivered;
   }
   if (announced_stable_ < safe_high_ && bound > announced_stable_) {
     ScheduleClock();
@@ -2237,6 +2342,9 @@ void Mesh::Impl::TryCompleteInstall() {
         bytes.size() - wire::kHeaderSize);
     if (f.header.type == static_cast<wire::FrameType>(MeshFrameType::kItem)) {
       OnItem(*lp, f);
+    } else if (f.header.type ==
+               static_cast<wire::FrameType>(MeshFrameType::kItems)) {
+      OnItems(*lp, f);
     } else {
       OnClock(*lp, f);
     }

@@ -53,6 +53,15 @@ inline constexpr std::chrono::milliseconds kQuickRedial{20};
 // A standalone LINK_ACK is sent this long after an unacknowledged frame
 // arrived, unless a sequenced frame carried the ack first.
 inline constexpr std::chrono::milliseconds kAckDelay{10};
+// An ITEMS frame (a loop turn's items for one peer) is sent early once its
+// bodies pass this size.
+inline constexpr size_t kMaxBatchBytes = 64 * 1024;
+// ... or once it holds this many items.
+inline constexpr size_t kMaxBatchItems = 256;
+// Items delivered per handler before the loop gets a turn (the connections
+// the deliveries went to can write meanwhile, instead of a burst of a whole
+// backlog landing in their queues within one turn).
+inline constexpr size_t kMaxDeliverPerTurn = 256;
 // Acks are sent at once after this many unacknowledged frames.
 inline constexpr uint64_t kAckEvery = 256;
 // Resolution of the reachability (idle) check.

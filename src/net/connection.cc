@@ -206,16 +206,17 @@ void Connection::ProcessInput() {
 
 // ---- Output ----
 
-void Connection::Send(FramePtr frame) {
+void Connection::Send(FramePtr frame, uint32_t messages) {
   if (state_ != State::kOpen) return;
-  queue_.push_back(std::move(frame));
-  if (queue_.size() > options_.max_backlog) {
+  queue_.push_back(Queued{std::move(frame), messages});
+  backlog_ += messages;
+  if (backlog_ > options_.max_backlog) {
     Close(CloseReason::kSlowConsumer,
-          fmt::format("{} frames queued > max_backlog {}", queue_.size(),
+          fmt::format("{} messages queued > max_backlog {}", backlog_,
                       options_.max_backlog));
     return;
   }
-  if (queue_.size() >= low_water_mark()) above_low_water_ = true;
+  if (backlog_ >= low_water_mark()) above_low_water_ = true;
   ScheduleFlush();
 }
 
@@ -235,7 +236,8 @@ void Connection::InsertUrgent(FramePtr frame) {
   // A partly written head frame must be finished first; nothing after it
   // has touched the socket yet.
   const std::ptrdiff_t at = head_offset_ > 0 ? 1 : 0;
-  queue_.insert(queue_.begin() + at, std::move(frame));
+  queue_.insert(queue_.begin() + at, Queued{std::move(frame), 1});
+  ++backlog_;
 }
 
 void Connection::ScheduleFlush() {
@@ -257,8 +259,9 @@ void Connection::StartWrite() {
   }
   size_t n = 0;
   size_t offset = head_offset_;
-  for (const FramePtr& f : queue_) {
+  for (const Queued& q : queue_) {
     if (n == iov_.size()) break;
+    const FramePtr& f = q.frame;
     iov_[n++] = asio::buffer(f->data() + offset, f->size() - offset);
     offset = 0;
   }
@@ -283,13 +286,14 @@ void Connection::OnWrite(const std::error_code& ec, size_t n) {
   }
   // Pop the frames that are now fully written.
   while (n > 0) {
-    const size_t left = queue_.front()->size() - head_offset_;
+    const size_t left = queue_.front().frame->size() - head_offset_;
     if (n < left) {
       head_offset_ += n;
       break;
     }
     n -= left;
     head_offset_ = 0;
+    backlog_ -= queue_.front().messages;
     queue_.pop_front();
   }
   // Urgent frames that arrived during the write go next, in their order.
@@ -298,7 +302,7 @@ void Connection::OnWrite(const std::error_code& ec, size_t n) {
     urgent_.pop_back();
   }
   urgent_.clear();
-  if (above_low_water_ && queue_.size() < low_water_mark() &&
+  if (above_low_water_ && backlog_ < low_water_mark() &&
       state_ == State::kOpen && handler_ != nullptr) {
     above_low_water_ = false;
     // The handler may Send (which only posts a flush: writing_ is false and
@@ -378,6 +382,7 @@ void Connection::Close(CloseReason reason, std::string detail) {
   if (state_ == State::kOpen) RecordClose(reason, std::move(detail));
   state_ = State::kClosed;
   queue_.clear();
+  backlog_ = 0;
   head_offset_ = 0;
   CloseSocket();
 }
@@ -389,8 +394,9 @@ void Connection::CloseAfterFlush(CloseReason reason, std::string detail,
   state_ = State::kClosing;
   // Best effort: a final frame is only worth queueing if the queue is not
   // the problem.
-  if (last != nullptr && queue_.size() < options_.max_backlog) {
-    queue_.push_back(std::move(last));
+  if (last != nullptr && backlog_ < options_.max_backlog) {
+    queue_.push_back(Queued{std::move(last), 1});
+    ++backlog_;
   }
   idle_timer_.expires_after(kCloseLinger);
   idle_timer_.async_wait(
@@ -398,6 +404,7 @@ void Connection::CloseAfterFlush(CloseReason reason, std::string detail,
         if (ec || self->state_ == State::kClosed) return;
         self->state_ = State::kClosed;
         self->queue_.clear();
+        self->backlog_ = 0;
         self->CloseSocket();
       });
   ScheduleFlush();

@@ -79,7 +79,7 @@ inline constexpr std::chrono::milliseconds kCloseLinger{2000};
 struct ConnectionOptions {
   std::chrono::milliseconds keepalive_interval{5000};
   std::chrono::milliseconds idle_timeout{30000};
-  size_t max_backlog = 5000;  // frames queued before kSlowConsumer
+  size_t max_backlog = 5000;  // messages queued before kSlowConsumer
   size_t messages_per_iter = 20;
   // SO_SNDBUF (0 = OS default). SO_RCVBUF with the same value is the
   // creator's job, before the handshake (see Listener::Open).
@@ -129,10 +129,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Applies socket options, starts reading and the timers.
   void Start();
 
-  // Queues one whole encoded frame. Closes the connection with kSlowConsumer
-  // if the queue then holds more than max_backlog frames. Ignored unless
+  // Queues one whole encoded frame carrying `messages` messages (a batch
+  // frame counts as its messages). Closes the connection with kSlowConsumer
+  // if the queue then holds more than max_backlog messages. Ignored unless
   // the connection is open.
-  void Send(FramePtr frame);
+  void Send(FramePtr frame, uint32_t messages = 1);
   // Queues a small control frame (keepalive, link ack) ahead of every frame
   // not yet handed to the socket, so that it never waits behind queued
   // data. It goes right after the frames of a write in progress (and after
@@ -176,8 +177,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   CloseReason close_reason() const { return close_reason_; }
   const std::string& close_detail() const { return close_detail_; }
 
-  // Frames in the output queue (cheap).
-  size_t queued_frames() const { return queue_.size(); }
+  // Messages in the output queue (frames, a batch frame counting as its
+  // messages; cheap). Compared with max_backlog and low_water_mark().
+  size_t queued_frames() const { return backlog_; }
   // OnDrained fires when the queue falls below this after having reached
   // it: max_backlog / 2, at least 1.
   size_t low_water_mark() const {
@@ -233,7 +235,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point last_receive_;
 
   // Output. `queue_[0]` has been written up to `head_offset_` bytes.
-  std::deque<FramePtr> queue_;
+  struct Queued {
+    FramePtr frame;
+    uint32_t messages = 1;
+  };
+  std::deque<Queued> queue_;
+  size_t backlog_ = 0;  // sum of queue_[i].messages
   size_t head_offset_ = 0;
   bool writing_ = false;          // an async write is pending
   std::vector<FramePtr> urgent_;  // SendUrgent during a write, for OnWrite

@@ -170,7 +170,7 @@ TEST_F(ConnectionTest, BacklogOverflowClosesAsSlowConsumer) {
   for (int i = 0; i < 4; ++i) conn_->Send(f);
   EXPECT_FALSE(conn_->is_open());
   EXPECT_EQ(conn_->close_reason(), CloseReason::kSlowConsumer);
-  EXPECT_EQ(conn_->close_detail(), "4 frames queued > max_backlog 3");
+  EXPECT_EQ(conn_->close_detail(), "4 messages queued > max_backlog 3");
   EXPECT_EQ(rec_.closes, 0);  // OnClose is posted, never re-entrant
   RunUntil([&] { return rec_.closes == 1; });
   EXPECT_EQ(rec_.reason, CloseReason::kSlowConsumer);

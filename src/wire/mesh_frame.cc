@@ -105,7 +105,7 @@ bool GetItemFields(BodyReader* r, Item* m) {
 
 bool IsKnownMeshFrameType(uint8_t type) {
   return type >= static_cast<uint8_t>(MeshFrameType::kLinkSync) &&
-         type <= static_cast<uint8_t>(MeshFrameType::kGatherDone);
+         type <= static_cast<uint8_t>(MeshFrameType::kItems);
 }
 
 std::string_view MeshFrameTypeName(uint8_t type) {
@@ -138,6 +138,8 @@ std::string_view MeshFrameTypeName(uint8_t type) {
       return "GATHER_ITEM";
     case MeshFrameType::kGatherDone:
       return "GATHER_DONE";
+    case MeshFrameType::kItems:
+      return "ITEMS";
   }
   return "MESH_UNKNOWN";
 }
@@ -268,6 +270,39 @@ void EncodeGatherDone(const LinkPrefix& p, uint64_t conf_id, std::string* out) {
   PutU64(out, conf_id);
   FinishMesh(out, s);
 }
+
+size_t BeginItems(std::string* out, uint64_t conf_id) {
+  size_t s = BeginMesh(out, MeshFrameType::kItems, {});
+  PutU64(out, conf_id);
+  PutU16(out, 0);  // count, raised by AppendItem
+  return s;
+}
+
+namespace {
+constexpr size_t kItemsCountOffset = kHeaderSize + kLinkPrefixSize + 8;
+}  // namespace
+
+uint16_t ItemsCount(const std::string& out, size_t start) {
+  const size_t at = start + kItemsCountOffset;
+  return static_cast<uint16_t>(static_cast<uint8_t>(out[at]) |
+                               static_cast<uint8_t>(out[at + 1]) << 8);
+}
+
+void AppendItem(std::string* out, size_t start, const Item& m) {
+  const uint16_t n = ItemsCount(*out, start);
+  assert(n < kMaxItemsPerFrame);
+  PutU8(out, m.flags);
+  PutU64(out, m.ts);
+  PutU32(out, m.oseq);
+  PutU8(out, static_cast<uint8_t>(m.service));
+  PutU8(out, m.kind);
+  PutBlob32(out, m.body);
+  const size_t at = start + kItemsCountOffset;
+  (*out)[at] = static_cast<char>((n + 1) & 0xff);
+  (*out)[at + 1] = static_cast<char>((n + 1) >> 8);
+}
+
+void FinishItems(std::string* out, size_t start) { FinishMesh(out, start); }
 
 void PatchLinkPrefix(std::string* frame, const LinkPrefix& p) {
   assert(frame->size() >= kHeaderSize + kLinkPrefixSize);
@@ -456,6 +491,30 @@ Status DecodeGatherDone(const Frame& f, uint64_t* conf_id) {
   BodyReader r(rest);
   r.U64("conf_id", conf_id);
   return Finish(r, static_cast<uint8_t>(MeshFrameType::kGatherDone));
+}
+
+Status DecodeItems(const Frame& f, std::vector<Item>* out) {
+  std::span<const uint8_t> rest;
+  Status s = Open(f, MeshFrameType::kItems, &rest);
+  if (!s.ok()) return s;
+  BodyReader r(rest);
+  out->clear();
+  uint64_t conf_id = 0;
+  size_t n = 0;
+  // A record is at least 19 bytes (an empty body).
+  if (r.U64("conf_id", &conf_id) && r.Count16("items", kMaxItemsPerFrame, &n) &&
+      r.Fits("items", n, 19)) {
+    out->resize(n);
+    for (Item& m : *out) {
+      m.conf_id = conf_id;
+      if (!r.U8("flags", &m.flags) || !r.U64("ts", &m.ts) ||
+          !r.U32("oseq", &m.oseq) || !ReadService(&r, "service", &m.service) ||
+          !r.U8("kind", &m.kind) || !r.Blob32("body", 0xffffffffu, &m.body)) {
+        break;
+      }
+    }
+  }
+  return Finish(r, static_cast<uint8_t>(MeshFrameType::kItems));
 }
 
 Status DecodeMeshEmpty(const Frame& f) {

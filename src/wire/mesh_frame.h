@@ -46,6 +46,7 @@ enum class MeshFrameType : uint8_t {
   kGatherReq = 0x4b,   // flush: send me the bodies you hold in these ranges
   kGatherItem = 0x4c,  // flush: one body asked for by GATHER_REQ
   kGatherDone = 0x4d,  // flush: the answer to a GATHER_REQ is complete
+  kItems = 0x4e,       // several ITEMs of one configuration in one frame
 };
 
 inline constexpr size_t kLinkPrefixSize = 16;
@@ -70,7 +71,7 @@ bool IsKnownMeshFrameType(uint8_t type);
 std::string_view MeshFrameTypeName(uint8_t type);
 inline bool IsSequencedMeshFrameType(uint8_t type) {
   return type >= static_cast<uint8_t>(MeshFrameType::kReach) &&
-         type <= static_cast<uint8_t>(MeshFrameType::kGatherDone);
+         type <= static_cast<uint8_t>(MeshFrameType::kItems);
 }
 
 struct LinkPrefix {
@@ -201,6 +202,17 @@ void EncodeGatherDone(const LinkPrefix& p, uint64_t conf_id, std::string* out);
 // REQUIRES: frame holds exactly one mesh frame.
 void PatchLinkPrefix(std::string* frame, const LinkPrefix& p);
 
+// ITEMS is built in place, one item at a time, so that a sender can batch
+// the items of a loop turn per link without copying them again:
+//   BeginItems(&f, conf_id); AppendItem(&f, start, item) ...; FinishItems.
+// Records are the ITEM fields without conf_id (the frame's). At most
+// kMaxItemsPerFrame records.
+inline constexpr size_t kMaxItemsPerFrame = 0xffff;
+size_t BeginItems(std::string* out, uint64_t conf_id);
+void AppendItem(std::string* out, size_t start, const Item& m);
+uint16_t ItemsCount(const std::string& out, size_t start);
+void FinishItems(std::string* out, size_t start);
+
 // ---- Decoding ----
 // Splits off the prefix. `rest` is the type's body.
 Status DecodeLinkPrefix(const Frame& f, LinkPrefix* prefix,
@@ -218,6 +230,8 @@ Status DecodeLateBody(const Frame& f, Item* out);
 Status DecodeGatherReq(const Frame& f, GatherReq* out);
 Status DecodeGatherItem(const Frame& f, GatherItem* out);
 Status DecodeGatherDone(const Frame& f, uint64_t* conf_id);
+// Fills *out (cleared first); item.conf_id = the frame's.
+Status DecodeItems(const Frame& f, std::vector<Item>* out);
 // LINK_ACK and BYE: the prefix only.
 Status DecodeMeshEmpty(const Frame& f);
 

@@ -275,6 +275,40 @@ TEST(MeshFrameTest, GatherRoundTrip) {
   });
 }
 
+TEST(MeshFrameTest, ItemsRoundTrip) {
+  std::string bytes;
+  const size_t start = BeginItems(&bytes, 0x50000aaaa);
+  for (uint32_t k = 1; k <= 3; ++k) {
+    Item m;
+    m.flags = kItemHasBody | kItemRouted;
+    m.ts = 100 + k;
+    m.oseq = k;
+    m.service = k == 2 ? Service::kSafe : Service::kAgreed;
+    m.kind = 5;
+    m.body = k == 3 ? "" : "body";
+    AppendItem(&bytes, start, m);
+  }
+  EXPECT_EQ(ItemsCount(bytes, start), 3u);
+  FinishItems(&bytes, start);
+  PatchLinkPrefix(&bytes, {7, 6});
+  ForEverySplit(bytes, [](const Frame& f) {
+    std::vector<Item> d;
+    ASSERT_TRUE(DecodeItems(f, &d).ok());
+    ASSERT_EQ(d.size(), 3u);
+    for (uint32_t k = 1; k <= 3; ++k) {
+      EXPECT_EQ(d[k - 1].conf_id, 0x50000aaaau);
+      EXPECT_EQ(d[k - 1].ts, 100 + k);
+      EXPECT_EQ(d[k - 1].oseq, k);
+      EXPECT_EQ(d[k - 1].body, k == 3 ? "" : "body");
+    }
+    EXPECT_EQ(d[1].service, Service::kSafe);
+  });
+  ExpectStrict(bytes, [](const Frame& f) {
+    std::vector<Item> d;
+    return DecodeItems(f, &d);
+  });
+}
+
 TEST(MeshFrameTest, ReachRoundTrip) {
   std::string bytes;
   Reach m;
@@ -424,7 +458,8 @@ TEST(MeshFrameTest, TypeNames) {
   EXPECT_EQ(MeshFrameTypeName(0x4b), "GATHER_REQ");
   EXPECT_TRUE(IsKnownMeshFrameType(0x4d));
   EXPECT_TRUE(IsSequencedMeshFrameType(0x4d));
-  EXPECT_FALSE(IsKnownMeshFrameType(0x4e));
+  EXPECT_TRUE(IsKnownMeshFrameType(0x4e));
+  EXPECT_FALSE(IsKnownMeshFrameType(0x4f));
   EXPECT_TRUE(IsSequencedMeshFrameType(0x43));
   EXPECT_FALSE(IsSequencedMeshFrameType(0x41));
 }
