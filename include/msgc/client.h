@@ -108,8 +108,9 @@ struct ClientOptions {
   // stops reading from the socket (TCP back-pressure) until the application
   // catches up. 0 = unbounded.
   uint32_t max_pending_events = 100000;
-  // Accepted for Momentum configuration compatibility; frames handled per
-  // I/O iteration before timers and writes get a turn.
+  // Accepted for Momentum configuration compatibility. The I/O thread checks
+  // every this many received frames whether it has been handling frames for
+  // about 100 us; if so, timers and writes get a turn.
   uint32_t messages_per_iter = 20;
 
   // ---- Behaviour ----
@@ -205,6 +206,8 @@ class MSGC_EXPORT Client {
  public:
   // Each callback, when set, receives its kind of event on the I/O thread
   // instead of Receive()'s queue. Unset (empty) ones leave their kind queued.
+  // The event passed is valid only during the call (on_message refills one
+  // reused MessageEvent): copy what you keep.
   struct Callbacks {
     std::function<void(const MessageEvent&)> on_message;
     std::function<void(const MembershipEvent&)> on_membership;
@@ -269,8 +272,10 @@ class MSGC_EXPORT Client {
   virtual uint64_t MaxMessageSize() const = 0;
 
   // Takes the oldest queued event into *event. Waits up to `timeout` (0:
-  // poll, negative: for ever). kTimedOut when none arrived; kNotConnected
-  // when the client is closed and the queue is empty.
+  // poll, negative: for ever). Received messages become visible at the end
+  // of each read pass of the I/O thread (at most about 100 us or one 64 KiB
+  // read later); order is always the server's. kTimedOut when none
+  // arrived; kNotConnected when the client is closed and the queue is empty.
   virtual Result Receive(Event* event, std::chrono::milliseconds timeout) = 0;
   // A file descriptor that is readable while events are queued, for
   // poll()/select()/epoll loops; do not read or close it. Valid until the

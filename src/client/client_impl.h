@@ -13,9 +13,25 @@
 // with and ignore their completion when it is stale.
 //
 // Application threads talk to the I/O thread through two mutex-protected
-// queues: the outgoing frame queue (mu_; bounded; producers block on cv_)
-// and the event queue (ev_mu_; read by Receive(), signalled through a pipe
-// for EventFd()).
+// queues, each handed over in batches so that neither side takes a lock or
+// wakes the other once per message:
+//
+// - Outgoing (mu_; bounded; producers block on cv_): frames are encoded,
+//   under mu_, straight into the last of a list of byte chunks (pending_).
+//   The I/O thread is woken (one asio::post) only when no write is active;
+//   each write takes every pending chunk, up to kMaxBatchBytes, and writes
+//   them in one gather write. Written chunks are recycled (spare_), so a
+//   steady stream of sends allocates nothing. Frames larger than
+//   kLargeFrame are encoded outside the lock into a chunk of their own.
+// - Events (ev_mu_; read by Receive(), signalled through a pipe for
+//   EventFd()): events for which no callback is set are collected during
+//   one pass over the read buffer (staged_) and appended under one lock,
+//   with one notification, at the end of the pass.
+//
+// Callbacks are cached on the I/O thread and re-read (under cb_mu_) only
+// when SetCallbacks() bumped cb_version_. With an on_message callback the
+// message is decoded into one reused MessageEvent: no allocation per message
+// once it has grown to the message sizes in use.
 //
 // Thread-safety: public methods are thread-safe; methods marked "I/O
 // thread" run only on the I/O thread.
@@ -79,19 +95,31 @@ class ClientImpl final : public Client {
     kClosing,
     kClosed
   };
-  struct OutFrame {
-    std::string bytes;
-    bool message = false;  // a SEND (counts against max_backlog)
+  // Whole encoded frames, written in order. A plain buffer rather than a
+  // string: frames are encoded in place, without zero-filling.
+  struct OutChunk {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+    size_t capacity = 0;
+    uint32_t frames = 0;
+    uint32_t messages = 0;  // SENDs (count against max_backlog)
   };
-  using Batch = std::vector<OutFrame>;
 
   bool OnIoThread() const {
     return std::this_thread::get_id() == io_thread_id_;
   }
   Result SendFrame(std::span<const std::string_view> destinations,
                    std::string_view data, const SendOptions& options);
-  // REQUIRES: mu_ held.
-  void PushLocked(std::string bytes, bool message);
+  // Appends one whole encoded frame to the outgoing queue and wakes the
+  // I/O thread if no write is active. REQUIRES: mu_ held.
+  void PushLocked(std::string_view bytes, bool message);
+  // Room for a frame of `size` bytes at the end of the queue: in the last
+  // pending chunk when it has room, else in a new (recycled) one. Write
+  // the frame there, then call CountPushedLocked(). REQUIRES: mu_ held.
+  char* ReserveLocked(size_t size);
+  // Commits the frame of `size` bytes just written at ReserveLocked()'s
+  // pointer and wakes the I/O thread if needed. REQUIRES: mu_ held.
+  void CountPushedLocked(size_t size, bool message);
 
   // ---- I/O thread ----
   void StartRound();
@@ -104,22 +132,30 @@ class ClientImpl final : public Client {
   void StartRead();
   void ResumeRead();
   void OnRead(uint64_t gen, const asio::error_code& ec, size_t n);
-  // Decodes and handles up to messages_per_iter buffered frames, then
-  // either yields (posting itself) or reads more.
+  // Decodes and handles the buffered frames, then reads more; after a
+  // multiple of messages_per_iter frames that took kMaxPassTime it yields
+  // instead (posting itself).
   void ProcessFrames(uint64_t gen);
   // False when the frame ended the connection.
   bool HandleFrame(const wire::Frame& frame);
   bool OnWelcome(const wire::Frame& frame);
   void StartWrite();
-  void OnWriteDone(uint64_t gen, const std::shared_ptr<Batch>& batch,
-                   const asio::error_code& ec);
+  void OnWriteDone(uint64_t gen, const asio::error_code& ec);
   void ConnectionLost(Result reason);
   void ArmKeepalive();
   void ArmIdle();
   void DoClose();
   void FinishClose();
   void ResetSocket();
-  void Emit(Event event);
+  // Delivers `event` to its callback, or queues it for Receive() (after
+  // the staged messages, at once).
+  void Emit(Event&& event);
+  // Moves staged_ events to the Receive() queue (one lock, one wake-up).
+  void FlushEvents();
+  // The current callbacks (cached; reloaded when SetCallbacks() ran).
+  const Client::Callbacks* CurrentCallbacks();
+  // A DELIVER: into the reused message event for on_message, or queued.
+  void DispatchDeliver(const wire::Deliver& d);
   std::string CurrentServer() const;
 
   const ClientOptions options_;
@@ -154,6 +190,12 @@ class ClientImpl final : public Client {
   // NOOP period: keepalive_interval, shortened to a third of the server's
   // idle_timeout (from WELCOME) so that the server never idles us out.
   std::chrono::steady_clock::duration keepalive_period_{};
+  std::vector<OutChunk> writing_;  // the chunks of the write in progress
+  std::vector<asio::const_buffer> write_buffers_;
+  std::deque<Event> staged_;      // events for Receive(), not yet queued
+  MessageEvent message_scratch_;  // refilled for every on_message call
+  std::shared_ptr<const Callbacks> cbs_cache_;
+  uint64_t cbs_cache_version_ = 0;
   std::optional<Result> fatal_error_;  // a fatal ERROR arrived
   std::string session_name_;           // HELLO name (adopted if "")
   bool ever_connected_ = false;
@@ -163,8 +205,9 @@ class ClientImpl final : public Client {
   // ---- Shared with application threads (mu_) ----
   mutable std::mutex mu_;
   std::condition_variable cv_;  // queue space / flushed / state changes
-  std::deque<OutFrame> pending_;
-  uint64_t queued_frames_ = 0;  // pending_ + being written
+  std::deque<OutChunk> pending_;
+  std::vector<std::unique_ptr<char[]>> spare_;  // kChunkBytes buffers
+  uint64_t queued_frames_ = 0;                  // pending_ + being written
   uint64_t queued_msgs_ = 0;
   uint64_t queued_bytes_ = 0;
   uint64_t drops_ = 0;         // connections lost with unsent frames
@@ -187,7 +230,8 @@ class ClientImpl final : public Client {
   int event_pipe_[2] = {-1, -1};
 
   std::mutex cb_mu_;
-  std::shared_ptr<const Callbacks> callbacks_;
+  std::shared_ptr<const Callbacks> callbacks_;  // cb_mu_
+  std::atomic<uint64_t> cb_version_{1};         // bumped by SetCallbacks()
 };
 
 }  // namespace msgc::client_internal

@@ -1,6 +1,9 @@
 #include "client/internal.h"
 
+#include <bit>
+#include <cassert>
 #include <charconv>
+#include <cstring>
 
 namespace msgc {
 
@@ -141,13 +144,81 @@ std::vector<msgc::Member> ToMembers(const wire::MemberList& list) {
 
 MessageEvent ToMessageEvent(const wire::Deliver& d) {
   MessageEvent ev;
-  ev.sender = std::string(d.sender);
-  ev.groups.reserve(d.groups.size());
-  for (std::string_view g : d.groups) ev.groups.emplace_back(g);
-  ev.service = static_cast<Service>(d.service);
-  ev.self_discard = (d.flags & wire::kSendSelfDiscard) != 0;
-  ev.data = std::string(d.data);
+  FillMessageEvent(d, &ev);
   return ev;
+}
+
+namespace {
+// Copies `from` into *to; a string of the same length (the usual case when
+// one event is refilled: same sender, same group, same payload size) is
+// overwritten in place, without assign()'s general replace path.
+void CopyInto(std::string_view from, std::string* to) {
+  if (to->size() == from.size()) {
+    if (!from.empty()) std::memcpy(to->data(), from.data(), from.size());
+  } else {
+    to->assign(from);
+  }
+}
+}  // namespace
+
+void FillMessageEvent(const wire::Deliver& d, MessageEvent* ev) {
+  CopyInto(d.sender, &ev->sender);
+  // resize() keeps the strings (and their buffers) already in the vector.
+  ev->groups.resize(d.groups.size());
+  size_t i = 0;
+  for (std::string_view g : d.groups) CopyInto(g, &ev->groups[i++]);
+  ev->service = static_cast<Service>(d.service);
+  ev->self_discard = (d.flags & wire::kSendSelfDiscard) != 0;
+  CopyInto(d.data, &ev->data);
+}
+
+namespace {
+// Little-endian stores (docs/protocol.md §1): one plain store on the
+// little-endian machines we run on, byte by byte elsewhere.
+template <typename T>
+char* PutLE(char* p, T v) {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &v, sizeof(v));
+  } else {
+    for (size_t i = 0; i < sizeof(v); ++i) {
+      p[i] = static_cast<char>(static_cast<uint64_t>(v) >> (8 * i));
+    }
+  }
+  return p + sizeof(v);
+}
+char* Put16(char* p, uint16_t v) { return PutLE(p, v); }
+char* Put32(char* p, uint32_t v) { return PutLE(p, v); }
+char* Put64(char* p, uint64_t v) { return PutLE(p, v); }
+}  // namespace
+
+void EncodeSendInto(char* out, wire::Service service, uint8_t flags,
+                    uint64_t msg_id,
+                    std::span<const std::string_view> destinations,
+                    std::string_view data) {
+  const size_t size = SendFrameSize(destinations, data.size());
+  assert(size - wire::kHeaderSize <= 0xffffffffu);
+  char* p = Put32(out, static_cast<uint32_t>(size - wire::kHeaderSize));
+  *p++ = static_cast<char>(wire::FrameType::kSend);
+  *p++ = static_cast<char>(flags);
+  p = Put16(p, 0);
+  *p++ = static_cast<char>(service);
+  p = Put64(p, msg_id);
+  p = Put16(p, static_cast<uint16_t>(destinations.size()));
+  for (std::string_view d : destinations) {
+    p = Put16(p, static_cast<uint16_t>(d.size()));
+    std::memcpy(p, d.data(), d.size());
+    p += d.size();
+  }
+  p = Put32(p, static_cast<uint32_t>(data.size()));
+  if (!data.empty()) std::memcpy(p, data.data(), data.size());
+}
+
+size_t SendFrameSize(std::span<const std::string_view> destinations,
+                     size_t data_size) {
+  // header, u8 service, u64 msg_id, u16 n, n x str16, blob32 data
+  size_t size = wire::kHeaderSize + 1 + 8 + 2 + 4 + data_size;
+  for (std::string_view d : destinations) size += 2 + d.size();
+  return size;
 }
 
 MembershipEvent ToMembershipEvent(const wire::Membership& m) {

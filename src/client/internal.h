@@ -5,7 +5,9 @@
 #ifndef MSGC_CLIENT_INTERNAL_H_
 #define MSGC_CLIENT_INTERNAL_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,8 +36,27 @@ Result CheckSessionName(std::string_view name);  // "" or 1..64 [A-Za-z0-9_.-]
 
 // Wire -> public conversions (copies everything out of the frame).
 MessageEvent ToMessageEvent(const wire::Deliver& d);
+// Same as ToMessageEvent, into an existing event: reuses the capacity of
+// its strings and vector, so refilling one event allocates nothing once it
+// has grown to the sizes in use (the callback dispatch path).
+void FillMessageEvent(const wire::Deliver& d, MessageEvent* ev);
 MembershipEvent ToMembershipEvent(const wire::Membership& m);
 ServerError ToServerError(const wire::Error& e);
+
+// Size of the SEND frame wire::EncodeSend produces for these arguments
+// (header included), known before encoding it (for the queue's byte bound).
+size_t SendFrameSize(std::span<const std::string_view> destinations,
+                     size_t data_size);
+
+// Writes the SEND frame that wire::EncodeSend would append to a string at
+// `out`, which has room for SendFrameSize(destinations, data.size()) bytes:
+// no string growth or per-field appends on the publish path.
+// REQUIRES: arguments within the protocol limits (1..64 destinations of at
+// most 255 bytes, data below 4 GiB).
+void EncodeSendInto(char* out, wire::Service service, uint8_t flags,
+                    uint64_t msg_id,
+                    std::span<const std::string_view> destinations,
+                    std::string_view data);
 
 // The Result a fatal server ERROR stands for (NAME_IN_USE ->
 // kAlreadyExists, BAD_NAME -> kInvalidArgument, ... else kRefused).

@@ -77,6 +77,60 @@ TEST(Convert, Deliver) {
   EXPECT_EQ(ev.data, std::string("x\0y", 3));
 }
 
+TEST(Convert, FillReusesAnEventOfAnyPreviousShape) {
+  MessageEvent ev;
+  ev.groups = {"old1", "old2", "old3"};
+  ev.data = std::string(1000, 'o');
+  ev.self_discard = true;
+  for (int round = 0; round < 2; ++round) {
+    std::string bytes;
+    std::vector<std::string_view> groups = {"g1", "#b#n1"};
+    wire::EncodeDeliver(wire::Service::kFifo, 0, "#a#n1", groups, "data",
+                        &bytes);
+    wire::FrameDecoder dec(1 << 20);
+    wire::Frame f = OneFrame(&dec, bytes);
+    wire::Deliver d;
+    ASSERT_TRUE(wire::DecodeDeliver(f, &d).ok());
+    FillMessageEvent(d, &ev);
+    EXPECT_EQ(ev.sender, "#a#n1");
+    EXPECT_EQ(ev.groups, (std::vector<std::string>{"g1", "#b#n1"}));
+    EXPECT_EQ(ev.service, Service::kFifo);
+    EXPECT_FALSE(ev.self_discard);
+    EXPECT_EQ(ev.data, "data");
+  }
+}
+
+TEST(SendFrameSize, MatchesTheEncoder) {
+  const std::vector<std::vector<std::string_view>> dests = {
+      {"g"}, {"#a#n1"}, {"g1", "group-two", "#b#n1"}};
+  for (const auto& d : dests) {
+    for (size_t data_size : {size_t{0}, size_t{100}, size_t{70000}}) {
+      std::string out = "prefix";  // EncodeSend appends
+      wire::EncodeSend(wire::Service::kSafe, 0, 42, d,
+                       std::string(data_size, 'x'), &out);
+      EXPECT_EQ(SendFrameSize(d, data_size), out.size() - 6);
+    }
+  }
+}
+
+TEST(EncodeSendInto, MatchesTheEncoderByteForByte) {
+  const std::vector<std::vector<std::string_view>> dests = {
+      {"g"}, {"#a#n1"}, {"g1", "group-two", "#b#n1"}};
+  for (const auto& d : dests) {
+    for (size_t data_size : {size_t{0}, size_t{100}, size_t{70000}}) {
+      std::string data(data_size, '\0');
+      for (size_t i = 0; i < data_size; ++i) data[i] = static_cast<char>(i);
+      std::string want;
+      wire::EncodeSend(wire::Service::kAgreed, wire::kSendSelfDiscard,
+                       0x0102030405060708ull, d, data, &want);
+      std::string got(SendFrameSize(d, data_size), '?');
+      EncodeSendInto(got.data(), wire::Service::kAgreed, wire::kSendSelfDiscard,
+                     0x0102030405060708ull, d, data);
+      EXPECT_EQ(got, want);
+    }
+  }
+}
+
 TEST(Convert, Membership) {
   std::string bytes;
   std::vector<wire::Member> changed = {{"#b#n1", "cb"}};
