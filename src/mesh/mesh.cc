@@ -248,6 +248,12 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Adds an item to the link's ITEMS frame of this loop turn.
   void AppendBatch(Link& l, const wire::Item& item);
   void FlushBatch(Link& l);
+  // A batch counts as its items against max_backlog: it must stay well
+  // below it, or one frame could close a healthy link (and a paced resend,
+  // which tops the queue up to 3/4 max_backlog, could never fit it).
+  size_t BatchItemsLimit() const {
+    return std::clamp<size_t>(options_.link.max_backlog / 8, 1, kMaxBatchItems);
+  }
   void ScheduleFlushBatches();
   void Pump(Link& l);
   void MaybeReleaseChannel(Link& l);
@@ -287,6 +293,8 @@ class Mesh::Impl : public net::ConnectionHandler,
              uint8_t flags);
   void ScheduleDeliver();
   void Deliver();
+  // Delivers local_ (all of it, or up to kMaxDeliverPerTurn when `paced`).
+  void DeliverLocal(bool paced);
   void DeliverOne(int idx, StoredItem& it);
   uint64_t Bound() const;
   void ScheduleClock();
@@ -344,6 +352,16 @@ class Mesh::Impl : public net::ConnectionHandler,
   bool deliver_posted_ = false;
   bool batch_posted_ = false;
   std::vector<wire::Item> items_scratch_;  // OnItems
+  // A configuration of one: its items need no order with others, no
+  // stability and no flush, so they wait here (not in members_/undelivered_)
+  // and the listener may take their bodies.
+  struct LocalItem {
+    uint64_t ts = 0;
+    wire::Service service = wire::Service::kAgreed;
+    uint8_t kind = 0;
+    std::string body;
+  };
+  std::deque<LocalItem> local_;
   bool evaluate_posted_ = false;
   size_t safe_pending_ = 0;
   // Highest stamp of a safe item held in conf_: until our announced
@@ -1187,7 +1205,7 @@ void Mesh::Impl::SendAck(Link& l) {
 void Mesh::Impl::AppendBatch(Link& l, const wire::Item& item) {
   if (!l.batch.empty() && (l.batch_conf != item.conf_id ||
                            l.batch.size() + item.body.size() > kMaxBatchBytes ||
-                           wire::ItemsCount(l.batch, 0) >= kMaxBatchItems)) {
+                           wire::ItemsCount(l.batch, 0) >= BatchItemsLimit())) {
     FlushBatch(l);
   }
   if (l.batch.empty()) {
@@ -1390,6 +1408,15 @@ bool Mesh::Impl::Submit(wire::Service service, uint8_t kind, std::string body,
 void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
                        uint8_t flags) {
   ConfMember& me = members_[self_idx_];
+  if (members_.size() == 1) {
+    // Alone: numbered like any item (reports of a later change count them),
+    // delivered in submission order from local_.
+    ++me.held;
+    me.first_oseq = me.held + 1;  // nothing stored
+    local_.push_back(LocalItem{++clock_, service, kind, std::move(body)});
+    ScheduleDeliver();
+    return;
+  }
   const bool routed = (flags & kSubmitRouted) != 0 && members_.size() > 1 &&
                       members_.size() <= kMaxRoutedMembers;
   const bool many = members_.size() > 1;
@@ -1832,7 +1859,33 @@ void Mesh::Impl::DeliverOne(int idx, StoredItem& it) {
   listener_->OnDeliver(out);
 }
 
+void Mesh::Impl::DeliverLocal(bool paced) {
+  size_t n = 0;
+  while (!local_.empty() && running_) {
+    if (paced && n++ == kMaxDeliverPerTurn) {
+      ScheduleDeliver();
+      return;
+    }
+    LocalItem li = std::move(local_.front());
+    local_.pop_front();
+    Item out;
+    out.origin = options_.self;
+    out.ts = li.ts;
+    out.conf_id = conf_id_;
+    out.service = li.service;
+    out.kind = li.kind;
+    out.body = AsBytes(li.body);
+    out.owned = &li.body;
+    last_delivered_ = {li.ts, self_idx_};
+    listener_->OnDeliver(out);
+  }
+}
+
 void Mesh::Impl::Deliver() {
+  if (!local_.empty()) {
+    DeliverLocal(/*paced=*/true);
+    if (!local_.empty()) return;
+  }
   if (state_ == State::kInstalling) return;  // the flush delivers
   const uint64_t bound = Bound();
   uint64_t safe_bound = bound;
@@ -2023,6 +2076,8 @@ void Mesh::Impl::AbortProposal() {
 }
 
 void Mesh::Impl::LockTo(const ProposalKey& key) {
+  // Everything stamped alone is delivered before we report what we hold.
+  DeliverLocal(/*paced=*/false);
   if (state_ == State::kOperational) {
     reported_held_.clear();
     for (const ConfMember& m : members_) reported_held_.push_back(m.held);

@@ -56,7 +56,7 @@ inline constexpr std::chrono::milliseconds kAckDelay{10};
 // An ITEMS frame (a loop turn's items for one peer) is sent early once its
 // bodies pass this size.
 inline constexpr size_t kMaxBatchBytes = 64 * 1024;
-// ... or once it holds this many items.
+// ... or once it holds this many items (or max_backlog / 8, if lower).
 inline constexpr size_t kMaxBatchItems = 256;
 // Items delivered per handler before the loop gets a turn (the connections
 // the deliveries went to can write meanwhile, instead of a burst of a whole
@@ -111,6 +111,9 @@ struct Item {
   wire::Service service = wire::Service::kAgreed;
   uint8_t kind = 0;               // opaque to the mesh
   std::span<const uint8_t> body;  // valid during the call only
+  // When not null, the string holding `body` (exactly): OnDeliver may move
+  // it out, the mesh needs it no more (a configuration of one server).
+  std::string* owned = nullptr;
 };
 
 class MeshListener {

@@ -801,6 +801,10 @@ void Server::OnDeliver(const mesh::Item& item) {
                     item.body.size())});
     return;
   }
+  if (item.kind == static_cast<uint8_t>(ItemKind::kMessage)) {
+    ApplyMessage(item.origin, item.body, item.owned);
+    return;
+  }
   Apply(item.origin, item.ts, item.kind, item.body);
   if (item.kind == static_cast<uint8_t>(ItemKind::kState) && syncing_) {
     StateItem st;
@@ -881,7 +885,7 @@ void Server::Apply(std::string_view origin, uint64_t ts, uint8_t kind,
 }
 
 void Server::ApplyMessage(std::string_view origin,
-                          std::span<const uint8_t> body) {
+                          std::span<const uint8_t> body, std::string* owned) {
   MessageItem mi;
   wire::Deliver d;
   Status st = DecodeMessageDeliver(body, &mi, &d);
@@ -913,11 +917,18 @@ void Server::ApplyMessage(std::string_view origin,
     }
   }
   if (recipients_.empty()) return;
-  // One copy (the item body is only valid during the call), shared by every
-  // recipient's output queue.
-  net::Connection::FramePtr shared = std::make_shared<const std::string>(
-      reinterpret_cast<const char*>(mi.deliver_frame.data()),
-      mi.deliver_frame.size());
+  // One frame shared by every recipient's output queue: the item's own
+  // buffer when the mesh gives it up (the DELIVER frame is its tail), else
+  // a copy (the body is only valid during the call).
+  net::Connection::FramePtr shared;
+  if (owned != nullptr && owned->size() == body.size()) {
+    owned->erase(0, owned->size() - mi.deliver_frame.size());
+    shared = std::make_shared<const std::string>(std::move(*owned));
+  } else {
+    shared = std::make_shared<const std::string>(
+        reinterpret_cast<const char*>(mi.deliver_frame.data()),
+        mi.deliver_frame.size());
+  }
   for (Session* r : recipients_) r->conn->Send(shared);
 }
 

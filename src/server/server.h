@@ -192,7 +192,9 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // Applies one delivered item to the table and the local sessions.
   void Apply(std::string_view origin, uint64_t ts, uint8_t kind,
              std::span<const uint8_t> body);
-  void ApplyMessage(std::string_view origin, std::span<const uint8_t> body);
+  // `owned`: the string holding `body`, which may be taken (mesh::Item).
+  void ApplyMessage(std::string_view origin, std::span<const uint8_t> body,
+                    std::string* owned = nullptr);
   // All STATEs of the configuration are in (or, with `partial`, the
   // configuration ends before): rebuild, announce, replay the buffer.
   void FinishSync();
