@@ -150,6 +150,10 @@ struct ConfMember {
   // first one's ts (it may still send us late bodies, docs/mesh.md §3.1).
   std::deque<std::pair<uint64_t, uint64_t>> barriers;
   bool owe_clock = false;  // skipped an item for it since the last CLOCK
+  // Since we froze: the stamp of our first interest item it had not
+  // acknowledged then (UINT64_MAX: none). Only its items known by number
+  // and stamped later can be ones we need (docs/mesh.md §4.1).
+  uint64_t interest_from = UINT64_MAX;
 
   StoredItem* Find(uint32_t oseq) {
     if (oseq < first_oseq || oseq > held) return nullptr;
@@ -2078,6 +2082,14 @@ void Mesh::Impl::AbortProposal() {
 void Mesh::Impl::LockTo(const ProposalKey& key) {
   // Everything stamped alone is delivered before we report what we hold.
   DeliverLocal(/*paced=*/false);
+  // Late bodies are ignored from now on, so a barrier's items are asked for
+  // in the flush instead (kept from the first lock: a barrier may lift
+  // while we are frozen).
+  for (ConfMember& m : members_) {
+    if (!m.barriers.empty()) {
+      m.interest_from = std::min(m.interest_from, m.barriers.front().second);
+    }
+  }
   if (state_ == State::kOperational) {
     reported_held_.clear();
     for (const ConfMember& m : members_) reported_held_.push_back(m.held);
@@ -2431,10 +2443,14 @@ void Mesh::Impl::SendGatherReq() {
     const uint32_t upto = std::min(pending_->cut[i], m.held);
     for (uint32_t o = m.first_oseq; o <= upto; ++o) {
       const StoredItem& it = m.items[o - m.first_oseq];
-      const bool missing = it.known
-                               ? (!it.delivered && !it.has_body())
-                               : std::make_pair(it.ts, static_cast<int>(i)) >
-                                     last_delivered_;  // its place may be ahead
+      // Known by number only: skipped by its origin, which knew whether we
+      // need it, unless our join was in flight (interest_from); and only
+      // if its place may still be ahead of our last delivery.
+      const bool missing =
+          it.known
+              ? (!it.delivered && !it.has_body())
+              : (it.ts > m.interest_from &&
+                 std::make_pair(it.ts, static_cast<int>(i)) > last_delivered_);
       if (!missing) continue;
       if (first == 0) first = o;
       last = o;
