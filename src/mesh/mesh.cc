@@ -71,6 +71,7 @@ struct Link {
   asio::steady_timer redial_timer;
   asio::steady_timer connect_timer;
   bool redial_armed = false;
+  SteadyClock::time_point redial_at{};  // when the armed redial fires
 
   // The channel (survives reconnects, reset when the peer restarts).
   uint64_t peer_inc = 0;
@@ -700,7 +701,7 @@ void Mesh::Impl::OnConnected(Link& l,
 }
 
 void Mesh::Impl::ScheduleRedial(Link& l, bool quick) {
-  if (!running_ || l.blocked || l.removed || l.redial_armed) return;
+  if (!running_ || l.blocked || l.removed) return;
   std::chrono::milliseconds delay;
   if (quick) {
     // Both sides redial at once after a break; the jitter spreads them.
@@ -711,7 +712,15 @@ void Mesh::Impl::ScheduleRedial(Link& l, bool quick) {
     std::uniform_int_distribution<int64_t> d(-base / 5, base / 5);
     delay = std::chrono::milliseconds(std::max<int64_t>(1, base + d(rng_)));
   }
+  if (l.redial_armed) {
+    // A slow redial armed earlier (e.g. after our own attempt lost to the
+    // peer's inbound link) must not delay the quick one after a break:
+    // that redial is what finds a killed peer refused within the second.
+    if (SteadyClock::now() + delay >= l.redial_at) return;
+    l.redial_timer.cancel();
+  }
   l.redial_armed = true;
+  l.redial_at = SteadyClock::now() + delay;
   std::weak_ptr<Impl> w = weak_from_this();
   Link* lp = &l;
   l.redial_timer.expires_after(delay);
@@ -719,6 +728,7 @@ void Mesh::Impl::ScheduleRedial(Link& l, bool quick) {
     if (ec) return;
     auto self = w.lock();
     if (!self) return;
+    if (SteadyClock::now() < lp->redial_at) return;  // re-armed meanwhile
     lp->redial_armed = false;
     self->Dial(*lp);
   });

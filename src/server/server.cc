@@ -1009,6 +1009,33 @@ std::string Server::EncodeLocalState() const {
     }
     st.sessions.push_back(std::move(ss));
   }
+  // Our connected clients are the authority on our sessions: one missing
+  // from the table (a state exchange cut short by the next change without
+  // our STATE rebuilt the table without them) is announced again, with the
+  // groups it is in, so that the next exchange restores it everywhere.
+  // (Its join keys and capabilities were lost with the table entries.)
+  std::vector<const Session*> lost;
+  for (const auto& [id, sess] : sessions_) {
+    if (sess->state != Session::State::kActive) continue;
+    if (groups_.FindSession(sess->private_name) == nullptr) {
+      lost.push_back(sess.get());
+    }
+  }
+  std::sort(lost.begin(), lost.end(),
+            [](const Session* a, const Session* b) { return a->id < b->id; });
+  for (const Session* sess : lost) {
+    StateSession ss;
+    ss.name = sess->private_name;
+    ss.sid = sess->id;
+    for (const std::string& g : sess->groups) {
+      ss.groups.push_back(StateGroup{g, "", 0, identity_.node});
+    }
+    st.sessions.push_back(std::move(ss));
+  }
+  if (!lost.empty()) {
+    MSGC_LOG_WARN("{} local session(s) missing from the table announced again",
+                  lost.size());
+  }
   return EncodeStateItem(st);
 }
 
@@ -1068,6 +1095,24 @@ void Server::FinishSync() {
       if (std::none_of(members.begin(), members.end(),
                        [&](const GroupMember& m) { return o.name == m.name; }))
         change.changed.push_back(o);
+    }
+    // A network view that removes members always follows a transitional
+    // signal; a group made during the old configuration's clean-up (after
+    // the signal) gets its own here.
+    if (tg == transitional_gone_.end()) {
+      ViewChange t;
+      t.group = group;
+      t.cause = wire::Cause::kNetwork;
+      t.view = change.view;
+      bool removes = false;
+      for (const GroupMember& o : old) {
+        const bool stays =
+            std::any_of(members.begin(), members.end(),
+                        [&](const GroupMember& m) { return o.name == m.name; });
+        (stays ? t.members : t.changed).push_back(o);
+        removes = removes || !stays;
+      }
+      if (removes) Publish(t, wire::kMembershipTransitional);
     }
     // And who the transitional event took away but is back.
     if (tg != transitional_gone_.end()) {
