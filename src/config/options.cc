@@ -533,7 +533,7 @@ const std::vector<OptionDef>& ServerOptionsTable() {
       OptionDef{"peers", ApplyPeers, FormatPeers},
       MSGC_UNSIGNED(server, port, 1),
       MSGC_SECONDS(server, reconnect_interval),
-      MSGC_UNSIGNED(server, tcpbuf_size, 1),
+      MSGC_UNSIGNED(server, tcpbuf_size, 0),
   };
   return table;
 }
@@ -585,7 +585,7 @@ const std::vector<OptionDef>& ClientOptionsTable() {
                   }
                   return out + " )";
                 }},
-      MSGC_UNSIGNED(client, tcpbuf_size, 1),
+      MSGC_UNSIGNED(client, tcpbuf_size, 0),
   };
   return table;
 }
