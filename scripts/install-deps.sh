@@ -8,7 +8,7 @@ PACKAGES=(
   libasio-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format libclang-rt-14-dev
-  iproute2 procps
+  iproute2 procps iptables libnetfilter-queue-dev
 )
 
 missing=()
