@@ -8,12 +8,18 @@ the guarantees of docs/semantics.md:
   integrity        no duplicate delivery at a member; only sent messages are
                    delivered, with the service and destinations they were
                    sent with, from the sender they name
-  fifo             per sender, a receiver delivers in send order (within one
-                   connection incarnation of the receiver)
-  reliability      no gap: a receiver that delivers messages a and c sent on
-                   one connection of their sender also delivers every b sent
-                   between them on that connection (when it had joined b's
-                   groups before delivering a)
+  fifo             per sender connection, a receiver delivers in send order
+                   (within one connection incarnation of the receiver);
+                   fifo_session: the same across two connections of a sender
+  reliability      a gap (a and c of one sender connection delivered, b sent
+                   between them not) is a violation by the EVS rules of
+                   check_reliability (self, order, together, lost); else it
+                   is allowed (receiver and sending configuration apart)
+  same_view        a message is delivered in one configuration everywhere
+  transitional     a network view that removes members follows a
+                   transitional event
+  stall            no connected member goes > 5 s without any event while
+                   others deliver what it sends
   agreed           any two receiver incarnations deliver their common
                    agreed/safe messages in the same relative order
   view_agreement   same (group, regular view id) => same member list, in the
@@ -50,6 +56,7 @@ import os
 import sys
 
 AGREED_SLACK = 60.0  # seconds; see check_agreed
+STALL_S = 5.0  # seconds; see check_stall
 MAX_SHOWN = 15  # violations printed per kind (all go to violations.txt)
 
 
@@ -84,7 +91,8 @@ def client_logs(run_dir):
 
 
 # ---------------------------------------------------------------- converged
-def converged(run_dir, k):
+def converged(run_dir, k, until=None):
+    """(ok, why); with `until`, from the events logged before that time."""
     logs = client_logs(run_dir)
     if len(logs) != k:
         return False, "%d logs, want %d" % (len(logs), k)
@@ -93,6 +101,8 @@ def converged(run_dir, k):
     groups = None
     for path in logs:
         evs = read_jsonl(path, ['"view"', '"connected"', '"disconnected"', '"start"'])
+        if until is not None:
+            evs = [e for e in evs if e["t"] <= until]
         start = next((e for e in evs if e["ev"] == "start"), None)
         if start is None:
             return False, "no start in " + path
@@ -157,13 +167,18 @@ class Checker:
 
     def run(self):
         self.collect()
+        self.annotate()
         self.check_integrity()
         self.check_fifo()
+        self.check_reliability()
+        self.check_same_view()
+        self.check_transitional_first()
         self.check_agreed()
         self.check_views()
         self.check_vs()
         self.check_safe()
         self.check_liveness()
+        self.check_stall()
         return self.report()
 
     # -- gathering
@@ -262,57 +277,322 @@ class Checker:
                         self.add("integrity", "%s#%d delivered before it was sent (%s)"
                                  % (m[0], m[1], where))
 
-    # -- fifo
-    def check_fifo(self):
-        """Per-sender order, and no gap: if a receiver delivers a and c of one
-        sender connection, every b sent between them on that connection is
-        delivered too when the receiver had joined b's groups before a."""
-        for (name, inc), rec in sorted(self.incs.items()):
-            last = {}
-            joined = {}  # group -> idx of the first view in this incarnation
-            views = []   # (idx, set of members) of every view event
-            view_idx = []
+    # -- configuration context of every delivery (EVS)
+    def annotate(self):
+        """Walks every incarnation's events and records, for each delivery and
+        each of its groups the receiver is a member of, the receiver's
+        configuration context (docs/fault-injection.md, "The EVS rules"):
+
+          ctx    the regular view of the group the message belongs to: the
+                 last regular view, or, after a transitional signal, the
+                 view that signal closed, i.e. the last regular view before
+                 it (clean-up views changed after the signal do not start a
+                 configuration)
+          phase  "reg" before the transitional signal, "trans" after it
+                 (until the next regular view with cause network)
+          cur    the last regular view installed (clean-up views included)
+          first  cur is the receiver's first view of the group in this
+                 incarnation (its own join)
+
+        and, per (incarnation, group, regular view V), the next regular view
+        installed after V: "END" when V was the last one of the client's
+        last incarnation (it stayed until the run stopped), "DISC" when the
+        incarnation ended in V (a reconnection follows)."""
+        last_inc = {}
+        for (n, i) in self.incs:
+            last_inc[n] = max(i, last_inc.get(n, 0))
+        self.deliv_ctx = collections.defaultdict(list)  # msg -> [(key, ctxs)]
+        self.n_trans_open = 0
+        self.trans_id_notes = []
+        self.first_deliv_t = {}
+        for key, rec in self.incs.items():
+            st = {}
+            seq = collections.defaultdict(list)  # g -> regular view ids
             for e in rec["events"]:
                 if e["ev"] == "view":
-                    joined.setdefault(e["group"], e["idx"])
-                    views.append((e["idx"], set(e["members"])))
-                    view_idx.append(e["idx"])
-                    continue
+                    g = e["group"]
+                    s = st.setdefault(g, {"ctx": None, "phase": "reg", "cur": None,
+                                          "member": False, "first": None, "mem": ()})
+                    if e["self_leave"]:
+                        s.update(ctx=None, phase="reg", cur=None, member=False)
+                        continue
+                    if e["trans"]:
+                        # The context stays the last regular view this
+                        # member installed. (The event's own id is the
+                        # server's current view id, which can differ: a
+                        # configuration change that leaves a group's members
+                        # as they were renumbers its view without an event.)
+                        if s["cur"] is not None and e["view"] != s["cur"]:
+                            self.trans_id_notes.append(
+                                "%s inc %d idx %d: transitional of %s carries view id %s, "
+                                "its last regular view was %s" % (key[0], key[1], e["idx"],
+                                                                  g, e["view"], s["cur"]))
+                        s.update(phase="trans")
+                        continue
+                    seq[g].append(e["view"])
+                    if s["first"] is None:
+                        s["first"] = e["view"]
+                    if not (s["phase"] == "trans" and e["cause"] != "network"):
+                        s.update(phase="reg", ctx=e["view"])
+                    s.update(cur=e["view"], member=True, mem=frozenset(e["members"]))
+                elif e["ev"] == "deliver":
+                    ctxs = {}
+                    mem = {}
+                    for g in e["groups"]:
+                        s = st.get(g)
+                        if s and s["member"]:
+                            ctxs[g] = (s["ctx"], s["phase"], s["cur"], s["cur"] == s["first"])
+                            mem[g] = s["mem"]
+                    e["_ctx"] = ctxs
+                    e["_mem"] = mem
+                    m = (e["from"], e["seq"])
+                    if e["t"] < self.first_deliv_t.get(m, float("inf")):
+                        self.first_deliv_t[m] = e["t"]
+                    self.deliv_ctx[(e["from"], e["seq"])].append((key, ctxs))
+            self.n_trans_open += sum(1 for s in st.values() if s["phase"] == "trans")
+            tail = "END" if key[1] == last_inc[key[0]] else "DISC"
+            nxt = {}
+            for g, vs in seq.items():
+                for i, v in enumerate(vs):
+                    nxt[(g, v)] = vs[i + 1] if i + 1 < len(vs) else tail
+            rec["next"] = nxt
+            rec["installed"] = {(g, v) for g, vs in seq.items() for v in vs}
+
+    # -- fifo
+    def check_fifo(self):
+        """Per-sender order within one receiver incarnation. Two messages of
+        one sender connection out of order: "fifo"; of two different
+        connections of one sender (a reconnection, possibly through another
+        server): "fifo_session"."""
+        for (name, inc), rec in sorted(self.incs.items()):
+            last = {}
+            for e in rec["events"]:
                 if e["ev"] != "deliver":
                     continue
                 prev = last.get(e["from"])
-                if prev is not None and e["seq"] > prev[0] + 1:
-                    sa = self.sends.get((e["from"], prev[0]))
-                    sc = self.sends.get((e["from"], e["seq"]))
-                    # A view between a and c without the sender (a partition,
-                    # its disconnect) excuses the gap: EVS delivers across
-                    # configurations only what the transitional set shares.
-                    lo = bisect.bisect_right(view_idx, prev[1])
-                    hi = bisect.bisect_left(view_idx, e["idx"])
-                    excused = any(e["sender"] not in mem for _, mem in views[lo:hi])
-                    if (not excused and sa and sc and sa["sinc"] is not None
-                            and sa["sinc"] == sc["sinc"]):
-                        for b in range(prev[0] + 1, e["seq"]):
-                            sb = self.sends.get((e["from"], b))
-                            if not sb or not sb["ok"] or sb["sinc"] != sa["sinc"]:
-                                continue
-                            if not all(joined.get(g, 1 << 62) < prev[1]
-                                       for g in sb["groups"]):
-                                continue
-                            self.add("reliability", "%s inc %d delivered %s#%d (idx %d) "
-                                     "and %s#%d (idx %d) but not %s#%d (%s to %s), all "
-                                     "sent on %s's connection %d%s"
-                                     % (name, inc, e["from"], prev[0], prev[1], e["from"],
-                                        e["seq"], e["idx"], e["from"], b, sb["svc"],
-                                        sb["groups"], e["from"], sa["sinc"],
-                                        self.near(e["t"])))
-                prev = last.get(e["from"])
                 if prev is not None and e["seq"] <= prev[0]:
-                    self.add("fifo", "%s inc %d delivered %s#%d (idx %d) after %s#%d "
-                             "(idx %d)%s" % (name, inc, e["from"], e["seq"], e["idx"],
-                                             e["from"], prev[0], prev[1],
-                                             self.near(e["t"])))
+                    sp = self.sends.get((e["from"], prev[0]), {})
+                    se = self.sends.get((e["from"], e["seq"]), {})
+                    same = (sp.get("sinc") is not None and sp.get("sinc") == se.get("sinc")
+                            and prev[2] == e["sender"])
+                    self.add("fifo" if same else "fifo_session",
+                             "%s inc %d delivered %s#%d (idx %d, via %s) after %s#%d "
+                             "(idx %d, via %s)%s"
+                             % (name, inc, e["from"], e["seq"], e["idx"], e["sender"],
+                                e["from"], prev[0], prev[1], prev[2], self.near(e["t"])))
+                last[e["from"]] = (e["seq"], e["idx"], e["sender"])
+
+    # -- reliability
+    def check_reliability(self):
+        """Every gap -- a receiver incarnation R delivers a and c sent on one
+        connection of sender S, not some b sent between them on that
+        connection (R had joined b's groups before a) -- is judged by the
+        EVS rules; it is a violation when
+          (self)     R is that connection of S: a sender delivers its own
+                     messages while its connection lasts;
+          (together) some Q delivered b in configuration context V of a
+                     group g of b that R is a member of, R installed V too,
+                     and R and Q went from V to the same next regular view
+                     (or both stayed in V to the end): they moved together
+                     from V, so they deliver the same messages in it;
+          (lost)     nobody delivered b, and R stayed in one regular
+                     configuration from a to c (a delivered before any
+                     transitional signal, no transitional signal or network
+                     view of b's groups at R between a and c): S's server was
+                     in R's configuration and ordered a, b and c there.
+        Otherwise R and the configuration in which b was ordered were apart
+        (a partition, or a server lost and merged back), which EVS allows:
+        counted as excused."""
+        self.gaps = 0
+        self.gaps_excused = 0
+        for key, rec in sorted(self.incs.items()):
+            name, inc = key
+            last = {}
+            joined = {}  # group -> idx of the first view in this incarnation
+            events = rec["events"]
+            pos = {}
+            for k, e in enumerate(events):
+                if e["ev"] == "view":
+                    joined.setdefault(e["group"], e["idx"])
+                    continue
+                if e["ev"] != "deliver":
+                    continue
+                pos[e["idx"]] = k
+                prev = last.get(e["from"])
                 last[e["from"]] = (e["seq"], e["idx"])
+                if prev is None or e["seq"] <= prev[0] + 1:
+                    continue
+                sa = self.sends.get((e["from"], prev[0]))
+                sc = self.sends.get((e["from"], e["seq"]))
+                if not (sa and sc and sa["sinc"] is not None and sa["sinc"] == sc["sinc"]):
+                    continue
+                ea = events[pos[prev[1]]]
+                between = [x for x in events[pos[prev[1]] + 1:k] if x["ev"] == "view"]
+                for b in range(prev[0] + 1, e["seq"]):
+                    sb = self.sends.get((e["from"], b))
+                    if not sb or not sb["ok"] or sb["sinc"] != sa["sinc"]:
+                        continue
+                    if not all(joined.get(g, 1 << 62) < prev[1] for g in sb["groups"]):
+                        continue
+                    self.gaps += 1
+                    why = self.gap_rule(key, rec, e["from"], sa["sinc"], (e["from"], b),
+                                        sb, ea, e, between)
+                    if why is None:
+                        self.gaps_excused += 1
+                        continue
+                    self.add("reliability", "%s inc %d delivered %s#%d (idx %d) and %s#%d "
+                             "(idx %d) but not %s#%d (%s to %s), all sent on %s's "
+                             "connection %d: %s%s"
+                             % (name, inc, e["from"], prev[0], prev[1], e["from"],
+                                e["seq"], e["idx"], e["from"], b, sb["svc"], sb["groups"],
+                                e["from"], sa["sinc"], why, self.near(e["t"])))
+
+    def gap_rule(self, key, rec, sender, sinc, m, sb, ea, ec, between):
+        """The EVS rule a gap breaks (text), or None when it is allowed."""
+        if key == (sender, sinc):
+            return "(self) the sender's own connection lost it"
+        groups = set(sb["groups"])
+        c_conf = {epoch(ctx) for ctx, _, _, _ in ec.get("_ctx", {}).values() if ctx}
+        for qkey, ctxs in self.deliv_ctx.get(m, []):
+            for g, (ctx, phase, _, _) in ctxs.items():
+                if ctx and epoch(ctx) in c_conf:
+                    return ("(order) %s inc %d delivered it in configuration %s (%s view %s), "
+                            "where this receiver delivered the later %s#%d: one sender "
+                            "connection, one origin server, so it precedes that one in "
+                            "the configuration's order (or the other member delivered "
+                            "it in a configuration it was not ordered in)"
+                            % (qkey[0], qkey[1], epoch(ctx), g, ctx, sender, ec["seq"]))
+        for qkey, ctxs in self.deliv_ctx.get(m, []):
+            qrec = self.incs[qkey]
+            for g, (ctx, phase, _, _) in ctxs.items():
+                if g not in groups or ctx is None or (g, ctx) not in rec["installed"]:
+                    continue
+                nr = rec["next"].get((g, ctx))
+                nq = qrec["next"].get((g, ctx))
+                if nr == nq and nr != "DISC":
+                    return ("(together) %s inc %d delivered it in %s view %s (%s), and both "
+                            "went on from that view to %s" % (qkey[0], qkey[1], g, ctx,
+                                                              "regular" if phase == "reg"
+                                                              else "transitional", nr))
+        if m in self.deliv_ctx:
+            return None
+        # Nobody delivered b. R's views show R's configuration only through
+        # members: the sending session must be a member of R's view of b's
+        # groups from a to c (else its server may have been apart from R's
+        # without R seeing any change: groups are open).
+        actx = ea.get("_ctx", {})
+        amem = ea.get("_mem", {})
+        mine = [g for g in groups if g in actx]
+        if not mine or any(actx[g][1] != "reg" for g in mine):
+            return None
+        if any(ea["sender"] not in amem[g] for g in mine):
+            return None
+        for x in between:
+            if x["group"] in groups and (x["trans"] or x["cause"] == "network"
+                                         or ea["sender"] not in x["members"]):
+                return None
+        return ("(lost) delivered by nobody, and the receiver stayed in one configuration "
+                "with the sending session %s in its view" % ea["sender"])
+
+    # -- a network view that removes members comes after a transitional event
+    def check_transitional_first(self):
+        """Issue 4 §2: a crash, partition or merge gives first a transitional
+        event, then the new regular view. A regular view with cause network
+        that lacks a member of the member's previous regular view must
+        follow a transitional event of that group (since that view)."""
+        self.n_network_views = 0
+        for key, rec in sorted(self.incs.items()):
+            prev = {}      # g -> members of the last regular view
+            trans = set()  # groups with a transitional event since then
+            nreg = collections.Counter()  # g -> regular views installed
+            for e in rec["events"]:
+                if e["ev"] != "view":
+                    continue
+                g = e["group"]
+                if e["self_leave"]:
+                    prev.pop(g, None)
+                    trans.discard(g)
+                    continue
+                if e["trans"]:
+                    trans.add(g)
+                    continue
+                if e["cause"] == "network" and g in prev:
+                    self.n_network_views += 1
+                    gone = prev[g] - set(e["members"])
+                    if gone and g not in trans:
+                        self.add("transitional", "%s inc %d idx %d: %s view %s (network) "
+                                 "removes %s with no transitional event before it%s%s"
+                                 % (key[0], key[1], e["idx"], g, e["view"], sorted(gone),
+                                    " (since its own join, its only view)" if nreg[g] == 1
+                                    else "", self.near(e["t"])))
+                prev[g] = set(e["members"])
+                nreg[g] += 1
+                if e["cause"] == "network":
+                    trans.discard(g)  # clean-up views keep the signal pending
+
+    # -- a connected member whose server delivers nothing while its own
+    #    messages reach the others
+    def check_stall(self):
+        """Liveness during the faults: a member that stays connected for more
+        than STALL_S seconds without any delivery or view while messages it
+        sent in that time are delivered by other members (its server goes
+        on ordering them but gives its own clients nothing)."""
+        own_by = collections.defaultdict(list)  # (name, sinc) -> send times
+        for (n, q), s in self.sends.items():
+            if (s["sinc"] is not None and s["ok"] and (n, q) in self.first_deliv_t
+                    and self.delivered_by.get((n, q), set()) - {n}):
+                own_by[(n, s["sinc"])].append(s["t"])
+        for key, rec in sorted(self.incs.items()):
+            name, inc = key
+            times = [rec["t"]] + [e["t"] for e in rec["events"]]
+            end = min(rec.get("t_end", float("inf")), self.quiesce_t.get(name, float("inf")))
+            if end != float("inf"):
+                times.append(end)
+            times.sort()
+            own = sorted(own_by.get(key, ()))
+            for t0, t1 in zip(times, times[1:]):
+                if t1 - t0 <= STALL_S:
+                    continue
+                k = bisect.bisect_right(own, t0)
+                if k < len(own) and own[k] < t1 - 1.0:
+                    n_own = bisect.bisect_left(own, t1) - k
+                    self.add("stall", "%s inc %d received nothing for %.1f s while connected "
+                             "(%.3f to %.3f); %d of its messages sent then were delivered "
+                             "by others%s" % (name, inc, t1 - t0, t0, t1, n_own,
+                                              self.near(t0)))
+
+    # -- EVS: a message belongs to one configuration
+    def check_same_view(self):
+        """Every member that delivers m delivers it in the same configuration:
+        the epoch of its configuration context (annotate) is the same at
+        every deliverer, for every group of m (view ids are (configuration
+        epoch, seq); after a transitional signal the context is the view that
+        signal closed, so both sides of a partition still name the old
+        configuration). A joiner whose first view is its context is skipped
+        when its epoch differs: a join delivered during clean-up gets a view
+        of the transitional set's epoch, and the joiner's log alone cannot
+        name the configuration it joined in."""
+        self.n_same_view = 0
+        for m, lst in self.deliv_ctx.items():
+            seen = collections.defaultdict(list)  # epoch -> [(where)]
+            firsts = []
+            for qkey, ctxs in lst:
+                for g, (ctx, phase, cur, first) in ctxs.items():
+                    if ctx is None:
+                        continue
+                    if first and phase == "reg":
+                        firsts.append(epoch(ctx))
+                        continue
+                    seen[epoch(ctx)].append("%s inc %d %s %s%s" % (
+                        qkey[0], qkey[1], g, ctx, " (transitional)" if phase == "trans" else ""))
+            self.n_same_view += 1
+            if len(seen) > 1:
+                t = self.sends.get(m, {}).get("t")
+                self.add("same_view", "%s#%d (%s to %s) delivered in %d configurations: %s%s"
+                         % (m[0], m[1], self.sends.get(m, {}).get("svc"),
+                            self.sends.get(m, {}).get("groups"), len(seen),
+                            "; ".join("%s: %s" % (ep, ", ".join(w[:3]))
+                                      for ep, w in sorted(seen.items())), self.near(t)))
 
     # -- agreed
     def check_agreed(self):
@@ -499,8 +779,9 @@ class Checker:
     def check_liveness(self):
         conv = [f for f in self.faults if f["ev"] == "converged"]
         self.liveness_checked = 0
-        if any(f["ev"] == "not_converged" for f in self.faults):
-            ok, why = converged_from(self)
+        nc = [f for f in self.faults if f["ev"] == "not_converged"]
+        if nc:
+            ok, why = converged(self.run_dir, len(self.clients), nc[-1]["t"])
             self.add("liveness", "clients did not converge to one view within 60 s of "
                      "the final heal: " + why)
             return
@@ -570,10 +851,19 @@ class Checker:
         print("  virtual synchrony: %d view pairs compared; safe: %d (message, member) "
               "pairs; liveness: %d messages checked after convergence"
               % (self.n_vs_pairs, self.n_safe_checked, self.liveness_checked))
-        kinds = ["integrity", "fifo", "reliability", "agreed", "view_agreement", "self_inclusion",
-                 "virtual_synchrony", "safe", "liveness", "harness"]
+        print("  reliability: %d gaps, %d allowed by EVS (receiver and the sending "
+              "configuration apart), %d not; same configuration: %d messages"
+              % (self.gaps, self.gaps_excused, self.gaps - self.gaps_excused,
+                 self.n_same_view))
+        kinds = ["integrity", "fifo", "fifo_session", "reliability", "same_view", "agreed",
+                 "view_agreement", "transitional", "self_inclusion", "virtual_synchrony", "safe",
+                 "liveness", "stall", "harness"]
         print("  violations: %d (%s)" % (total, ", ".join(
             "%s %d" % (k, len(self.violations.get(k, []))) for k in kinds)))
+        if self.trans_id_notes:
+            print("  note (not a violation): %d transitional events carry a view id the "
+                  "member never installed, e.g. %s" % (len(self.trans_id_notes),
+                                                      self.trans_id_notes[0]))
         if self.safe_views:
             print("  safe violations fall in %d views (group, view id): %s"
                   % (len(self.safe_views), ", ".join(
@@ -594,8 +884,9 @@ class Checker:
         return 0 if total == 0 else 1
 
 
-def converged_from(checker):
-    return converged(checker.run_dir, len(checker.clients))
+def epoch(view_id):
+    """'89f3e68646687eee.7' -> '89f3e68646687eee' (the configuration)."""
+    return view_id.rsplit(".", 1)[0]
 
 
 def fmt_msgs(ms, limit=6):

@@ -24,7 +24,9 @@
 // <service>".
 //
 // Usage: msgc-fault-client --name N --servers h:p[,h:p...] --groups g1,g2
-//        --log FILE [--rate MSGS_PER_S] [--seed S]
+//        --log FILE [--rate MSGS_PER_S] [--seed S] [--idle-timeout S]
+// (--idle-timeout: the client's idle timeout in seconds, default 2; its
+// keepalive interval is 0.15 of it.)
 #include <unistd.h>
 
 #include <atomic>
@@ -142,6 +144,7 @@ class Log {
 int main(int argc, char** argv) {
   std::string name, servers, groups_arg, log_path;
   double rate = 20;
+  double idle_timeout = 2;
   unsigned seed = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -162,19 +165,21 @@ int main(int argc, char** argv) {
       log_path = next();
     else if (a == "--rate")
       rate = std::atof(next().c_str());
+    else if (a == "--idle-timeout")
+      idle_timeout = std::atof(next().c_str());
     else if (a == "--seed")
       seed = static_cast<unsigned>(std::atol(next().c_str()));
     else {
       std::fprintf(stderr,
                    "usage: %s --name N --servers h:p[,h:p] --groups g1,g2 "
-                   "--log FILE [--rate R] [--seed S]\n",
+                   "--log FILE [--rate R] [--seed S] [--idle-timeout S]\n",
                    argv[0]);
       return 2;
     }
   }
   std::vector<std::string> groups = Split(groups_arg, ',');
   if (name.empty() || servers.empty() || groups.empty() || log_path.empty() ||
-      rate <= 0) {
+      rate <= 0 || idle_timeout <= 0) {
     std::fprintf(stderr, "--name, --servers, --groups, --log are required\n");
     return 2;
   }
@@ -201,8 +206,8 @@ int main(int argc, char** argv) {
   opts.name = name;
   opts.connect_timeout = 1;
   opts.reconnect_interval = 0.2;
-  opts.keepalive_interval = 0.3;
-  opts.idle_timeout = 2;
+  opts.keepalive_interval = 0.15 * idle_timeout;
+  opts.idle_timeout = idle_timeout;
   opts.send_timeout = 0.2;
   opts.close_timeout = 2;
   opts.wait_for_connection = false;

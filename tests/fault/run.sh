@@ -12,13 +12,15 @@
 #   cut       blackhole routes between two servers (one link), then removed
 #   partition blackhole every link across a random split, then healed
 #   slow      tbf rate limit (queueing delay) on a server's links (needs tc)
+#   delay     every packet a server receives held 5-50 ms by msgc-netdelay
+#             (NFQUEUE; tests/netdelay/), then removed
 # At the end everything is healed, the harness waits for every client to
 # converge to one view per group, lets traffic run, quiesces the senders,
 # stops every process by PID, deletes the namespaces and runs checker.py.
 #
 #   tests/fault/run.sh [--seed S] [--faults F] [--nodes N] [--clients-per-node C]
 #                      [--groups G] [--rate MSGS_PER_S] [--duration-per-fault MS]
-#                      [--out DIR]
+#                      [--idle-timeout S] [--out DIR]
 #
 # A quarter of the faults (drawn from the seed) stay in force while the next
 # fault strikes and heals, then heal too (e.g. a kill inside a partition).
@@ -40,6 +42,7 @@ CPN=2
 GROUPS_N=3
 RATE=10
 MS=1000
+IDLE=2
 OUT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -50,6 +53,7 @@ while [[ $# -gt 0 ]]; do
     --groups) GROUPS_N=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
     --duration-per-fault) MS=$2; shift 2 ;;
+    --idle-timeout) IDLE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     -h|--help) sed -n 2,32p "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -86,6 +90,31 @@ if [[ ! -x $CLIENT ]]; then
   fi
 fi
 
+# The packet delayer of the `delay` fault: built by CMake when
+# libnetfilter-queue-dev is installed; else compiled here (installing the
+# package with apt-get when it is missing). Without it (or without
+# iptables, or when NFQUEUE does not work) the schedule has no `delay`.
+NETDELAY=${MSGC_NETDELAY:-$BUILD/tests/netdelay/msgc-netdelay}
+IPT=""
+if command -v iptables-legacy >/dev/null; then IPT=iptables-legacy
+elif command -v iptables >/dev/null; then IPT=iptables; fi
+if [[ ! -x $NETDELAY || -z $IPT ]] && [[ ${MSGC_FAULT_NO_APT:-0} != 1 ]] && command -v apt-get >/dev/null; then
+  if [[ -z $IPT ]] || ! pkg-config --exists libnetfilter_queue 2>/dev/null; then
+    echo "== installing iptables libnetfilter-queue-dev pkg-config (for the delay fault)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables libnetfilter-queue-dev pkg-config \
+      >"$OUT/apt.log" 2>&1 || echo "   apt-get failed (see $OUT/apt.log); no delay faults"
+    if command -v iptables-legacy >/dev/null; then IPT=iptables-legacy
+    elif command -v iptables >/dev/null; then IPT=iptables; fi
+  fi
+fi
+if [[ ! -x $NETDELAY ]] && pkg-config --exists libnetfilter_queue 2>/dev/null; then
+  NETDELAY=$OUT/msgc-netdelay
+  gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$ROOT/tests/netdelay/netdelay.c" \
+    $(pkg-config --cflags --libs libnetfilter_queue) -o "$NETDELAY" || NETDELAY=""
+fi
+HAVE_DELAY=0
+[[ -n $NETDELAY && -x $NETDELAY && -n $IPT ]] && HAVE_DELAY=1
+
 PORT=4809
 P=mf$$
 SW=${P}s
@@ -93,6 +122,7 @@ host_ns() { echo "${P}h$1"; }
 addr() { echo "169.254.215.$1"; }
 
 declare -a SRV_PID CLI_PID CLI_NAME
+declare -A DELAY_PID  # fault number -> msgc-netdelay PID
 NSLIST=()
 FAULTLOG=$OUT/faults.jsonl
 : >"$FAULTLOG"
@@ -103,7 +133,7 @@ flog() {  # flog JSON-FIELDS (without t)
 
 cleanup() {
   local p
-  for p in "${CLI_PID[@]}" "${SRV_PID[@]}"; do
+  for p in "${CLI_PID[@]}" "${SRV_PID[@]}" "${DELAY_PID[@]}"; do
     [[ -n $p ]] && kill -CONT "$p" 2>/dev/null
     [[ -n $p ]] && kill -9 "$p" 2>/dev/null
   done
@@ -141,8 +171,8 @@ done
   echo "msgc_server {"
   echo "  debug_level = INFO"
   echo "  port = $PORT"
-  echo "  idle_timeout = 2"
-  echo "  keepalive_interval = 0.3"
+  echo "  idle_timeout = $IDLE"
+  echo "  keepalive_interval = $(awk -v s="$IDLE" 'BEGIN{printf "%.3f", s * 0.15}')"
   echo "  reconnect_interval = 0.2"
   echo "  peers = ["
   for ((i = 1; i <= NODES; i++)); do echo "    node$i = \"$(addr "$i")\""; done
@@ -175,7 +205,7 @@ for ((i = 1; i <= NODES; i++)); do
   for ((c = 1; c <= CPN; c++)); do
     name="c${i}_$c"
     ip netns exec "$(host_ns "$i")" "$CLIENT" --name "$name" --servers "$servers" \
-      --groups "$GROUP_LIST" --rate "$RATE" --seed $((SEED * 100 + k)) \
+      --groups "$GROUP_LIST" --rate "$RATE" --seed $((SEED * 100 + k)) --idle-timeout "$IDLE" \
       --log "$OUT/client-$name.jsonl" >>"$OUT/client-$name.err" 2>&1 &
     CLI_PID[$k]=$!
     CLI_NAME[$k]=$name
@@ -185,8 +215,9 @@ done
 NCLIENTS=$k
 
 echo "== msgc fault injection: seed=$SEED faults=$FAULTS nodes=$NODES clients=$NCLIENTS" \
-     "groups=$GROUPS_N rate=$RATE/s duration-per-fault=${MS}ms out=$OUT"
-flog "\"ev\":\"config\",\"seed\":$SEED,\"faults\":$FAULTS,\"nodes\":$NODES,\"clients\":$NCLIENTS,\"groups\":$GROUPS_N,\"rate\":$RATE,\"ms\":$MS"
+     "groups=$GROUPS_N rate=$RATE/s duration-per-fault=${MS}ms idle-timeout=${IDLE}s" \
+     "delay-fault=$HAVE_DELAY out=$OUT"
+flog "\"ev\":\"config\",\"seed\":$SEED,\"faults\":$FAULTS,\"nodes\":$NODES,\"clients\":$NCLIENTS,\"groups\":$GROUPS_N,\"rate\":$RATE,\"ms\":$MS,\"idle_timeout\":$IDLE,\"delay\":$HAVE_DELAY"
 
 wait_converged() {  # wait_converged TIMEOUT_S -> 0 when converged
   local deadline=$(( $(date +%s) + $1 ))
@@ -211,13 +242,15 @@ HAVE_TC=0
 command -v tc >/dev/null && HAVE_TC=1
 # One line per fault: "KIND ARGS... HOLD_MS GAP_MS", from Python's seeded PRNG
 # (reproducible whatever the bash version).
-python3 - "$SEED" "$FAULTS" "$NODES" "$MS" "$HAVE_TC" >"$OUT/schedule.txt" <<'PY'
+python3 - "$SEED" "$FAULTS" "$NODES" "$MS" "$HAVE_TC" "$HAVE_DELAY" >"$OUT/schedule.txt" <<'PY'
 import random, sys
-seed, faults, nodes, ms, have_tc = map(int, sys.argv[1:])
+seed, faults, nodes, ms, have_tc, have_delay = map(int, sys.argv[1:])
 r = random.Random(seed)
 kinds = [("kill", 3), ("stop", 3), ("isolate", 2), ("cut", 2), ("partition", 2)]
 if have_tc:
     kinds.append(("slow", 1))
+if have_delay:
+    kinds.append(("delay", 2))
 total = sum(w for _, w in kinds)
 for _ in range(faults):
     x = r.uniform(0, total)
@@ -236,6 +269,8 @@ for _ in range(faults):
         if not side or len(side) == nodes:
             side = [n]
         args = ",".join(map(str, side))
+    elif kind == "delay":
+        args = "%d:%d" % (n, r.randint(5, 50))  # server:milliseconds
     else:
         args = str(n)
     overlap = 1 if r.random() < 0.25 else 0
@@ -262,7 +297,35 @@ partition_pairs() {  # partition_pairs 1,3 -> "1 2" "3 2" ... (cross pairs)
     done
   done
 }
-apply_fault() {  # apply_fault KIND ARGS
+# delay I:D (fault number F): every packet node I receives on eth0 goes
+# through NFQUEUE queue F (one queue per fault, so overlapping delays never
+# share one), held D ms by msgc-netdelay in node I's namespace: D more
+# round-trip time on each of its links. (Receive side only: a packet held
+# on the OUTPUT hook still counts against its socket's TCP small-queue
+# budget, which throttles the sender to a few packets per delay.)
+delay_rules() {  # delay_rules -A|-D I F
+  local ns; ns=$(host_ns "$2")
+  ip netns exec "$ns" "$IPT" "$1" INPUT -i eth0 -j NFQUEUE --queue-num "$3" --queue-bypass 2>/dev/null
+}
+delay_start() {  # delay_start I D F
+  ip netns exec "$(host_ns "$1")" "$NETDELAY" --queue "$3" --delay "$2" \
+    >>"$OUT/netdelay.log" 2>&1 &
+  DELAY_PID[$3]=$!
+  delay_rules -A "$1" "$3"
+}
+delay_stop() {  # delay_stop I F: rules out first (no new packets), then release
+  local p=${DELAY_PID[$2]:-}
+  delay_rules -D "$1" "$2"
+  if [[ -n $p ]]; then
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    unset "DELAY_PID[$2]"
+  fi
+}
+
+apply_fault() {  # apply_fault KIND ARGS [FAULT_NUMBER]
   local a b pr
   case "$1" in
     kill) kill -9 "${SRV_PID[$2]}" 2>/dev/null; wait "${SRV_PID[$2]}" 2>/dev/null ;;
@@ -273,9 +336,10 @@ apply_fault() {  # apply_fault KIND ARGS
     slow)
       ip netns exec "$SW" tc qdisc add dev "h$2" root tbf rate 200kbit burst 3000 latency 400ms 2>/dev/null
       ip netns exec "$(host_ns "$2")" tc qdisc add dev eth0 root tbf rate 200kbit burst 3000 latency 400ms 2>/dev/null ;;
+    delay) IFS=: read -r a b <<<"$2"; delay_start "$a" "$b" "$3" ;;
   esac
 }
-heal_fault() {  # heal_fault KIND ARGS
+heal_fault() {  # heal_fault KIND ARGS [FAULT_NUMBER]
   local a b pr
   case "$1" in
     kill) kill -0 "${SRV_PID[$2]}" 2>/dev/null || start_server "$2" ;;
@@ -286,6 +350,7 @@ heal_fault() {  # heal_fault KIND ARGS
     slow)
       ip netns exec "$SW" tc qdisc del dev "h$2" root 2>/dev/null
       ip netns exec "$(host_ns "$2")" tc qdisc del dev eth0 root 2>/dev/null ;;
+    delay) IFS=: read -r a b <<<"$2"; delay_stop "$a" "$3" ;;
   esac
 }
 
@@ -300,17 +365,17 @@ while read -r kind args hold gap overlap; do
   (( overlap )) && (( ${#pending[@]} == 0 )) && (( nf < FAULTS )) && defer=1
   printf '  fault %d/%d: %s %s hold=%dms%s\n' "$nf" "$FAULTS" "$kind" "$args" "$hold" \
     "$( (( defer )) && echo ' (stays in force over the next fault)')"
-  apply_fault "$kind" "$args"
+  apply_fault "$kind" "$args" "$nf"
   if (( defer )); then
     pending=("$kind" "$args" "$nf")
     msleep $((hold / 2))
     continue
   fi
   msleep "$hold"
-  heal_fault "$kind" "$args"
+  heal_fault "$kind" "$args" "$nf"
   flog "\"ev\":\"heal\",\"n\":$nf,\"kind\":\"$kind\",\"args\":\"$args\""
   if (( ${#pending[@]} )); then
-    heal_fault "${pending[0]}" "${pending[1]}"
+    heal_fault "${pending[0]}" "${pending[1]}" "${pending[2]}"
     flog "\"ev\":\"heal\",\"n\":${pending[2]},\"kind\":\"${pending[0]}\",\"args\":\"${pending[1]}\""
     pending=()
   fi
@@ -318,6 +383,10 @@ while read -r kind args hold gap overlap; do
 done <"$OUT/schedule.txt"
 
 # ---- final heal (idempotent) ------------------------------------------------
+for f in "${!DELAY_PID[@]}"; do
+  for ((i = 1; i <= NODES; i++)); do delay_rules -D "$i" "$f"; done
+  delay_stop 1 "$f"
+done
 for ((i = 1; i <= NODES; i++)); do
   kill -CONT "${SRV_PID[$i]}" 2>/dev/null
   ip -n "$SW" link set "h$i" up
