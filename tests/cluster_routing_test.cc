@@ -45,7 +45,11 @@ uint64_t BytesReceived(Cluster& c, int from, int to) {
 class ClusterRoutingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cluster_ = StartCluster(3);
+    ClusterOptions o;
+    // The join test floods 20,000 messages before anyone reads: room for
+    // them in the servers' queues also on a slow (sanitizer) build.
+    o.extra_server_options = "max_backlog = 100000";
+    cluster_ = StartCluster(3, o);
     ASSERT_NE(cluster_, nullptr);
     ASSERT_TRUE(cluster_->WaitFormed()) << cluster_->DescribeConfigurations();
   }
