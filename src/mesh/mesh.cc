@@ -356,6 +356,10 @@ class Mesh::Impl : public net::ConnectionHandler,
   bool clock_posted_ = false;
   bool deliver_posted_ = false;
   bool batch_posted_ = false;
+  // False while submissions queued during a change are stamped, before the
+  // listener learns of the new configuration (SelectBodies would answer
+  // from the old one).
+  bool route_ok_ = true;
   std::vector<wire::Item> items_scratch_;  // OnItems
   // A configuration of one: its items need no order with others, no
   // stability and no flush, so they wait here (not in members_/undelivered_)
@@ -1431,7 +1435,8 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     ScheduleDeliver();
     return;
   }
-  const bool routed = (flags & kSubmitRouted) != 0 && members_.size() > 1 &&
+  const bool routed = (flags & kSubmitRouted) != 0 && route_ok_ &&
+                      members_.size() > 1 &&
                       members_.size() <= kMaxRoutedMembers;
   const bool many = members_.size() > 1;
   if (many) {
@@ -2426,12 +2431,16 @@ void Mesh::Impl::TryCompleteInstall() {
       OnClock(*lp, f);
     }
   }
-  // Submissions that waited for the change, in their order.
+  // Submissions that waited for the change, in their order. The listener
+  // has not heard of the new configuration yet, so its routing state is the
+  // old configuration's: these bodies go to every member.
+  route_ok_ = false;
   while (!submit_queue_.empty()) {
     auto [service, kind, body, flags] = std::move(submit_queue_.front());
     submit_queue_.pop_front();
     Stamp(service, kind, std::move(body), flags);
   }
+  route_ok_ = true;
   listener_->OnConfiguration(conf, joined, left);
   ScheduleClock();
   ScheduleDeliver();
