@@ -178,6 +178,7 @@ struct Gossip {
 struct AcceptData {
   uint64_t old_conf_id = 0;
   uint64_t max_conf_id = 0;
+  uint64_t safe_bound = 0;
   std::vector<std::pair<std::string, uint32_t>> held;
 };
 
@@ -302,6 +303,8 @@ class Mesh::Impl : public net::ConnectionHandler,
   void DeliverLocal(bool paced);
   void DeliverOne(int idx, StoredItem& it);
   uint64_t Bound() const;
+  // Safe items stamped up to this are known held by every member.
+  uint64_t SafeBound() const;
   void ScheduleClock();
   void SendClock();
   void CollectGarbage();
@@ -390,6 +393,9 @@ class Mesh::Impl : public net::ConnectionHandler,
   ProposalKey lock_;
   SteadyClock::time_point lock_deadline_{};
   std::vector<uint32_t> reported_held_;  // per member index, while frozen
+  // Our safe bound (SafeBound) when we first froze: we deliver no safe item
+  // above it while frozen, and report it (the flush's regular part).
+  uint64_t locked_safe_bound_ = 0;
   uint64_t attempt_ = 0;
   bool proposing_ = false;
   std::vector<wire::NodeInc> proposal_members_;
@@ -409,6 +415,7 @@ class Mesh::Impl : public net::ConnectionHandler,
     std::vector<std::pair<Link*, std::string>> early;
     // The body gathering (docs/mesh.md §4.1): our GATHER_REQ went out;
     // members whose answer is complete; members whose request we answered.
+    uint64_t safe_threshold = 0;  // max safe_bound of the transitional set
     bool gather_sent = false;
     std::set<std::string> gather_done;
     std::set<std::string> gather_asked;
@@ -1797,6 +1804,14 @@ uint64_t Mesh::Impl::Bound() const {
   return bound;
 }
 
+uint64_t Mesh::Impl::SafeBound() const {
+  uint64_t b = Bound();
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != self_idx_) b = std::min(b, members_[i].stable);
+  }
+  return b;
+}
+
 void Mesh::Impl::ScheduleClock() {
   if (clock_posted_ || members_.size() < 2) return;
   clock_posted_ = true;
@@ -1907,13 +1922,11 @@ void Mesh::Impl::Deliver() {
   }
   if (state_ == State::kInstalling) return;  // the flush delivers
   const uint64_t bound = Bound();
-  uint64_t safe_bound = bound;
-  for (size_t i = 0; i < members_.size(); ++i) {
-    if (static_cast<int>(i) != self_idx_) {
-      safe_bound = std::min(safe_bound, members_[i].stable);
-    }
-  }
   const bool frozen = state_ != State::kOperational;
+  // Frozen, no safe item beyond what we reported as known stable: the flush
+  // delivers the rest after the transitional signal.
+  const uint64_t safe_bound =
+      frozen ? std::min(SafeBound(), locked_safe_bound_) : SafeBound();
   size_t delivered = 0;
   while (!undelivered_.empty() && running_) {
     if (delivered == kMaxDeliverPerTurn) {
@@ -2106,6 +2119,7 @@ void Mesh::Impl::LockTo(const ProposalKey& key) {
     }
   }
   if (state_ == State::kOperational) {
+    locked_safe_bound_ = SafeBound();
     reported_held_.clear();
     for (const ConfMember& m : members_) reported_held_.push_back(m.held);
   } else {
@@ -2124,6 +2138,7 @@ AcceptData Mesh::Impl::MakeAccept() const {
   AcceptData a;
   a.old_conf_id = conf_id_;
   a.max_conf_id = max_conf_id_;
+  a.safe_bound = locked_safe_bound_;
   for (size_t i = 0; i < members_.size(); ++i) {
     a.held.emplace_back(members_[i].name, reported_held_[i]);
   }
@@ -2165,6 +2180,7 @@ void Mesh::Impl::OnPropose(Link& l, const wire::Frame& frame) {
   acc.attempt = p.attempt;
   acc.old_conf_id = a.old_conf_id;
   acc.max_conf_id = a.max_conf_id;
+  acc.safe_bound = a.safe_bound;
   for (const auto& [origin, held] : a.held) {
     acc.held.push_back({"", origin, held});
   }
@@ -2180,6 +2196,7 @@ void Mesh::Impl::OnAccept(Link& l, const wire::Frame& frame) {
   AcceptData d;
   d.old_conf_id = a.old_conf_id;
   d.max_conf_id = a.max_conf_id;
+  d.safe_bound = a.safe_bound;
   for (const auto& h : a.held) d.held.emplace_back(h.origin, h.held);
   RecordAccept(l.spec.name, std::move(d));
 }
@@ -2206,7 +2223,8 @@ void Mesh::Impl::DoInstall() {
   inst.conf_id = conf_id;
   for (const auto& m : proposal_members_) {
     const AcceptData& a = accepts_[std::string(m.name)];
-    inst.members.push_back({m.name, m.incarnation, a.old_conf_id});
+    inst.members.push_back(
+        {m.name, m.incarnation, a.old_conf_id, a.safe_bound});
     for (const auto& [origin, held] : a.held) {
       inst.held.push_back({m.name, origin, held});
     }
@@ -2257,7 +2275,12 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
   std::set<std::string> group;  // members coming from our configuration
   for (const auto& m : members) {
     p.members.emplace_back(std::string(m.name), m.incarnation, m.old_conf_id);
-    if (m.old_conf_id == conf_id_) group.emplace(m.name);
+    if (m.old_conf_id == conf_id_) {
+      group.emplace(m.name);
+      // A safe item any of them knew stable may have been delivered in the
+      // regular configuration: all deliver it there (§4 "Flush").
+      p.safe_threshold = std::max(p.safe_threshold, m.safe_bound);
+    }
   }
   p.moving_together.assign(group.begin(), group.end());
   // held[(member, origin)] for the members of our group.
@@ -2356,26 +2379,38 @@ void Mesh::Impl::TryCompleteInstall() {
   }
   Pending p = std::move(*pending_);
   pending_.reset();
-  // 1. The transitional signal, then 2. the rest of the old configuration
-  // up to the cut, in the old order. What is still undelivered here could
-  // not be delivered in the old (regular) configuration; the members that
-  // move on together agree on the cut, so they deliver the same items, but
-  // a member on the other side of a partition may have another cut. As in
-  // Spread, these clean-up deliveries (and any `safe` item, which was not
-  // known to be held by every old member) are therefore promised only to
-  // the transitional set, and come after its signal.
+  // 1. The old configuration's items up to the cut, in its order, as part
+  // of the regular configuration: the members moving on together agree on
+  // the cut and the order, and a member on the other side that delivered
+  // one of them did so in this regular configuration too. This stops at
+  // the first safe item none of us knew stable (it was delivered by
+  // nobody in the regular configuration), then 2. the transitional signal
+  // and 3. the rest up to the cut, whose guarantees hold only within the
+  // transitional set (as in Spread/Totem).
   const Configuration old_conf = PublicConf();
-  listener_->OnTransitional(old_conf, p.moving_together);
-  if (!running_) return;
+  bool signalled = false;
   for (auto it = undelivered_.begin(); it != undelivered_.end();) {
     auto [ts, idx, oseq] = *it;
-    it = undelivered_.erase(it);
-    if (oseq > p.cut[idx]) continue;  // beyond the cut: nobody delivers it
+    if (oseq > p.cut[idx]) {  // beyond the cut: nobody delivers it
+      it = undelivered_.erase(it);
+      continue;
+    }
     StoredItem* s = members_[idx].Find(oseq);
+    if (!signalled && s->service == wire::Service::kSafe &&
+        ts > p.safe_threshold) {
+      signalled = true;
+      listener_->OnTransitional(old_conf, p.moving_together);
+      if (!running_) return;
+    }
+    it = undelivered_.erase(it);
     DeliverOne(idx, *s);
     if (!running_) return;
   }
-  // 3. The new configuration.
+  if (!signalled) {
+    listener_->OnTransitional(old_conf, p.moving_together);
+    if (!running_) return;
+  }
+  // 4. The new configuration.
   std::vector<ConfMember> next;
   for (const auto& [name, inc, old_id] : p.members) {
     ConfMember& m = next.emplace_back();

@@ -645,14 +645,17 @@ Session* Server::LocalSession(const GroupMember& m) const {
   return r;
 }
 
-void Server::Publish(const ViewChange& change, uint8_t flags) {
+void Server::Publish(const ViewChange& change, uint8_t flags,
+                     const std::set<std::string>* skip) {
   const std::vector<wire::Member> changed = ToWire(change.changed);
   if (!change.members.empty()) {
     const std::vector<wire::Member> members = ToWire(change.members);
     net::Connection::FramePtr shared;
     for (const GroupMember& m : change.members) {
       Session* r = LocalSession(m);
-      if (r == nullptr) continue;
+      if (r == nullptr || (skip != nullptr && skip->contains(m.name))) {
+        continue;
+      }
       if (shared == nullptr) {  // encoded only if someone here needs it
         auto frame = std::make_shared<std::string>();
         wire::EncodeMembership(change.group, change.cause, flags, change.view,
@@ -950,6 +953,9 @@ void Server::OnTransitional(const mesh::Configuration& old_conf,
     }
     if (change.changed.empty()) continue;
     Publish(change, wire::kMembershipTransitional);
+    for (const GroupMember& m : change.members) {
+      if (LocalSession(m) != nullptr) transitional_told_[group].insert(m.name);
+    }
     // A transitional event is always followed by a regular one (FinishSync),
     // even if the member list ends up as before.
     auto& gone = transitional_gone_[group];
@@ -1097,9 +1103,9 @@ void Server::FinishSync() {
         change.changed.push_back(o);
     }
     // A network view that removes members always follows a transitional
-    // signal; a group made during the old configuration's clean-up (after
-    // the signal) gets its own here.
-    if (tg == transitional_gone_.end()) {
+    // signal: members here that did not get one (in a group nobody left at
+    // the signal, or joined after it) get it now.
+    {
       ViewChange t;
       t.group = group;
       t.cause = wire::Cause::kNetwork;
@@ -1112,7 +1118,11 @@ void Server::FinishSync() {
         (stays ? t.members : t.changed).push_back(o);
         removes = removes || !stays;
       }
-      if (removes) Publish(t, wire::kMembershipTransitional);
+      auto told = transitional_told_.find(group);
+      if (removes) {
+        Publish(t, wire::kMembershipTransitional,
+                told == transitional_told_.end() ? nullptr : &told->second);
+      }
     }
     // And who the transitional event took away but is back.
     if (tg != transitional_gone_.end()) {
@@ -1127,6 +1137,7 @@ void Server::FinishSync() {
     Publish(change);
   }
   transitional_gone_.clear();
+  transitional_told_.clear();
   // Replay what arrived during the exchange. Apply() cannot re-enter sync.
   std::vector<BufferedItem> items = std::move(buffered_);
   buffered_.clear();

@@ -209,7 +209,9 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // Sends the MEMBERSHIP of `change` to every local member of the new view
   // (one shared frame) and, for a leave, the SELF_LEAVE event to the leaver
   // if it is local.
-  void Publish(const ViewChange& change, uint8_t flags = 0);
+  // `skip`: local members not to send it to (by private name).
+  void Publish(const ViewChange& change, uint8_t flags = 0,
+               const std::set<std::string>* skip = nullptr);
   Session* FindSession(MemberId id) const;
   // The local session of a table member (null if remote or gone).
   Session* LocalSession(const GroupMember& m) const;
@@ -252,6 +254,8 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   std::vector<BufferedItem> buffered_;
   // Per group, the members the last transitional events said were lost.
   std::map<std::string, std::set<std::string>> transitional_gone_;
+  // Per group, the local members the last transitional events went to.
+  std::map<std::string, std::set<std::string>> transitional_told_;
 
   mesh::MeshOptions mesh_options_;
   // Last: destroyed first, so it makes no listener calls into a

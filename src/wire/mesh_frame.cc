@@ -198,6 +198,7 @@ void EncodeAccept(const LinkPrefix& p, const Accept& m, std::string* out) {
   PutU64(out, m.attempt);
   PutU64(out, m.old_conf_id);
   PutU64(out, m.max_conf_id);
+  PutU64(out, m.safe_bound);
   assert(m.held.size() <= kMaxMeshNodes);
   PutU16(out, static_cast<uint16_t>(m.held.size()));
   for (const HeldReport& h : m.held) {
@@ -217,6 +218,7 @@ void EncodeInstall(const LinkPrefix& p, const Install& m, std::string* out) {
     PutStr16(out, e.name);
     PutU64(out, e.incarnation);
     PutU64(out, e.old_conf_id);
+    PutU64(out, e.safe_bound);
   }
   assert(m.held.size() <= kMaxReports);
   PutU32(out, static_cast<uint32_t>(m.held.size()));
@@ -391,6 +393,7 @@ Status DecodeAccept(const Frame& f, Accept* out) {
   if (r.U64("attempt", &out->attempt) &&
       r.U64("old_conf_id", &out->old_conf_id) &&
       r.U64("max_conf_id", &out->max_conf_id) &&
+      r.U64("safe_bound", &out->safe_bound) &&
       r.Count16("held", kMaxMeshNodes, &n) && r.Fits("held", n, 6)) {
     out->held.resize(n);
     for (HeldReport& h : out->held) {
@@ -410,14 +413,14 @@ Status DecodeInstall(const Frame& f, Install* out) {
   BodyReader r(rest);
   size_t n = 0;
   if (!r.U64("attempt", &out->attempt) || !r.U64("conf_id", &out->conf_id) ||
-      !r.Count16("members", kMaxMeshNodes, &n) || !r.Fits("members", n, 18)) {
+      !r.Count16("members", kMaxMeshNodes, &n) || !r.Fits("members", n, 26)) {
     return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
   }
   out->members.resize(n);
   for (InstallMember& m : out->members) {
     if (!r.Str16("members", kMaxNodeNameLen, &m.name) ||
         !r.U64("members", &m.incarnation) ||
-        !r.U64("members", &m.old_conf_id)) {
+        !r.U64("members", &m.old_conf_id) || !r.U64("members", &m.safe_bound)) {
       return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
     }
   }

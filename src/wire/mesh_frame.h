@@ -140,7 +140,10 @@ struct HeldReport {
 struct Accept {
   uint64_t attempt = 0;  // of the proposal accepted (coordinator = receiver)
   uint64_t old_conf_id = 0;
-  uint64_t max_conf_id = 0;      // the largest configuration id the sender saw
+  uint64_t max_conf_id = 0;  // the largest configuration id the sender saw
+  // Safe items stamped up to this were known stable by the sender when it
+  // froze (it may have delivered them in the regular configuration).
+  uint64_t safe_bound = 0;
   std::vector<HeldReport> held;  // member = the sender
 };
 
@@ -148,6 +151,7 @@ struct InstallMember {
   std::string_view name;
   uint64_t incarnation = 0;
   uint64_t old_conf_id = 0;
+  uint64_t safe_bound = 0;  // from its ACCEPT
 };
 
 struct Install {

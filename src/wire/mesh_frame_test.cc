@@ -342,12 +342,13 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
   acc.attempt = 7;
   acc.old_conf_id = 5;
   acc.max_conf_id = 6;
+  acc.safe_bound = 77;
   acc.held = {{"", "a", 3}, {"", "c", 9}};
   EncodeAccept({2, 1}, acc, &a);
   Install inst;
   inst.attempt = 7;
   inst.conf_id = 0x30000;
-  inst.members = {{"a", 1, 5}, {"b", 2, 4}};
+  inst.members = {{"a", 1, 5, 40}, {"b", 2, 4, 41}};
   inst.held = {{"a", "a", 3}, {"b", "b", 1}, {"a", "c", 9}};
   EncodeInstall({3, 1}, inst, &i);
   ForEverySplit(p, [](const Frame& f) {
@@ -364,6 +365,7 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
     EXPECT_EQ(d.attempt, 7u);
     EXPECT_EQ(d.old_conf_id, 5u);
     EXPECT_EQ(d.max_conf_id, 6u);
+    EXPECT_EQ(d.safe_bound, 77u);
     ASSERT_EQ(d.held.size(), 2u);
     EXPECT_EQ(d.held[1].origin, "c");
     EXPECT_EQ(d.held[1].held, 9u);
