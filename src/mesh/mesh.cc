@@ -2402,6 +2402,15 @@ void Mesh::Impl::TryCompleteInstall() {
       listener_->OnTransitional(old_conf, p.moving_together);
       if (!running_) return;
     }
+    // After the signal only items of members moving on with us: an item of
+    // a member on the other side is delivered there, in its transitional
+    // configuration, and must not be in two (as in Totem).
+    if (signalled &&
+        !std::binary_search(p.moving_together.begin(), p.moving_together.end(),
+                            members_[idx].name)) {
+      it = undelivered_.erase(it);
+      continue;
+    }
     it = undelivered_.erase(it);
     DeliverOne(idx, *s);
     if (!running_) return;
