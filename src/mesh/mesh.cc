@@ -2389,6 +2389,15 @@ void Mesh::Impl::TryCompleteInstall() {
   // transitional set (as in Spread/Totem).
   const Configuration old_conf = PublicConf();
   bool signalled = false;
+  // For the log line below (operators and the fault harness read it).
+  size_t n_regular = 0, n_after = 0, n_other_side = 0, n_bodiless = 0;
+  size_t n_unknown = 0;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const ConfMember& m = members_[i];
+    for (uint32_t o = m.first_oseq; o <= std::min(p.cut[i], m.held); ++o) {
+      if (!m.items[o - m.first_oseq].known) ++n_unknown;
+    }
+  }
   for (auto it = undelivered_.begin(); it != undelivered_.end();) {
     auto [ts, idx, oseq] = *it;
     if (oseq > p.cut[idx]) {  // beyond the cut: nobody delivers it
@@ -2409,12 +2418,21 @@ void Mesh::Impl::TryCompleteInstall() {
         !std::binary_search(p.moving_together.begin(), p.moving_together.end(),
                             members_[idx].name)) {
       it = undelivered_.erase(it);
+      ++n_other_side;
       continue;
     }
     it = undelivered_.erase(it);
+    if (!s->has_body()) ++n_bodiless;
+    ++(signalled ? n_after : n_regular);
     DeliverOne(idx, *s);
     if (!running_) return;
   }
+  MSGC_LOG_INFO(
+      "mesh {}: flushed {:x}: {} items in the regular configuration, {} after "
+      "the transitional signal ({} without a body passed), {} of the other "
+      "side dropped; {} known by number only up to the cut",
+      options_.self, conf_id_, n_regular, n_after, n_bodiless, n_other_side,
+      n_unknown);
   if (!signalled) {
     listener_->OnTransitional(old_conf, p.moving_together);
     if (!running_) return;
