@@ -128,8 +128,9 @@ TEST_F(ClusterRoutingTest, InterleavedGroupsReachEachServerWhole) {
   }
   EXPECT_TRUE(b->ExpectQuiet(milliseconds{100}));
   EXPECT_TRUE(c->ExpectQuiet(milliseconds{50}));
-  EXPECT_EQ(cluster_->node(1).CountInLog("dropped"), 0u);
-  EXPECT_EQ(cluster_->node(2).CountInLog("dropped"), 0u);
+  // The mesh's error for a gap in an origin's item numbers.
+  EXPECT_EQ(cluster_->node(1).CountInLog("; dropped"), 0u);
+  EXPECT_EQ(cluster_->node(2).CountInLog("; dropped"), 0u);
 }
 
 TEST_F(ClusterRoutingTest, ServerWithNoClientsGetsOnlyKeepalives) {

@@ -2430,7 +2430,7 @@ void Mesh::Impl::TryCompleteInstall() {
   MSGC_LOG_INFO(
       "mesh {}: flushed {:x}: {} items in the regular configuration, {} after "
       "the transitional signal ({} without a body passed), {} of the other "
-      "side dropped; {} known by number only up to the cut",
+      "side left to it; {} known by number only up to the cut",
       options_.self, conf_id_, n_regular, n_after, n_bodiless, n_other_side,
       n_unknown);
   if (!signalled) {
