@@ -158,7 +158,7 @@ struct LinkInfo {
   uint64_t incarnation = 0;     // the peer's, 0 if never seen
   size_t unacked = 0;           // frames in the resend buffer (including those
                                 // not handed to the connection yet)
-  size_t queued = 0;            // frames in the connection's output queue
+  size_t queued = 0;            // messages in the connection's output queue
   uint64_t bodies_sent = 0;     // routed item bodies sent to it
   uint64_t bodies_skipped = 0;  // routed items it did not need
   std::chrono::steady_clock::time_point last_rx;
