@@ -375,7 +375,6 @@ class Mesh::Impl : public net::ConnectionHandler,
   };
   std::deque<LocalItem> local_;
   bool evaluate_posted_ = false;
-  size_t safe_pending_ = 0;
   // Highest stamp of a safe item held in conf_: until our announced
   // `stable` covers it, some member may wait for our stability news (also
   // after we delivered it ourselves).
@@ -1586,7 +1585,6 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
   }
   undelivered_.emplace(item.ts, idx, item.oseq);
   if (item.service == wire::Service::kSafe) {
-    ++safe_pending_;
     safe_high_ = std::max(safe_high_, item.ts);
   }
   ScheduleDeliver();
@@ -1846,12 +1844,13 @@ void Mesh::Impl::SendClock() {
   // Stability news matters only until it covers every safe item we hold.
   const bool stable_news =
       bound > announced_stable_ && announced_stable_ < safe_high_;
-  const std::string f = EncodeClockFrame();
+  std::string f;  // encoded only if someone gets it (this runs every turn)
   for (size_t i = 0; i < members_.size(); ++i) {
     if (static_cast<int>(i) == self_idx_) continue;
     // A member we skipped routed items for learns their numbers here.
     if (clock_news || stable_news || members_[i].owe_clock) {
       members_[i].owe_clock = false;
+      if (f.empty()) f = EncodeClockFrame();
       SendSeq(*members_[i].link, f);
     }
   }
@@ -1876,7 +1875,6 @@ void Mesh::Impl::ScheduleDeliver() {
 void Mesh::Impl::DeliverOne(int idx, StoredItem& it) {
   it.delivered = true;
   last_delivered_ = {it.ts, idx};
-  if (it.service == wire::Service::kSafe) --safe_pending_;
   if (idx != self_idx_ && (it.flags & wire::kItemInterest)) {
     --members_[idx].pending_interest;
   }
@@ -2466,7 +2464,6 @@ void Mesh::Impl::TryCompleteInstall() {
   state_ = State::kOperational;
   undelivered_.clear();
   last_delivered_ = {0, -1};
-  safe_pending_ = 0;
   safe_high_ = 0;
   announced_ts_ = 0;
   announced_stable_ = 0;
