@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -179,7 +180,12 @@ struct AcceptData {
   uint64_t old_conf_id = 0;
   uint64_t max_conf_id = 0;
   uint64_t safe_bound = 0;
-  std::vector<std::pair<std::string, uint32_t>> held;
+  struct Held {
+    std::string origin;
+    uint32_t held = 0;
+    uint64_t high = 0;
+  };
+  std::vector<Held> held;
 };
 
 class Mesh::Impl : public net::ConnectionHandler,
@@ -392,6 +398,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   ProposalKey lock_;
   SteadyClock::time_point lock_deadline_{};
   std::vector<uint32_t> reported_held_;  // per member index, while frozen
+  std::vector<uint64_t> reported_high_;  // their `high`, taken with them
   // Our safe bound (SafeBound) when we first froze: we deliver no safe item
   // above it while frozen, and report it (the flush's regular part).
   uint64_t locked_safe_bound_ = 0;
@@ -415,6 +422,10 @@ class Mesh::Impl : public net::ConnectionHandler,
     // The body gathering (docs/mesh.md §4.1): our GATHER_REQ went out;
     // members whose answer is complete; members whose request we answered.
     uint64_t safe_threshold = 0;  // max safe_bound of the transitional set
+    // The regular part of the flush ends above this stamp: every item of a
+    // departing origin stamped up to it is held by the transitional set
+    // (docs/mesh.md §4 "Flush").
+    uint64_t regular_bound = std::numeric_limits<uint64_t>::max();
     bool gather_sent = false;
     std::set<std::string> gather_done;
     std::set<std::string> gather_asked;
@@ -969,6 +980,20 @@ void Mesh::Impl::OnFrame(net::Connection& conn, const wire::Frame& frame) {
   if (l.active.get() != &conn) return;  // a replaced link draining
   l.last_rx = SteadyClock::now();
   if (type == wire::FrameType::kNoop) return;
+  if (type == wire::FrameType::kError) {
+    // The peer closes this connection with a reason, e.g. it took a newer
+    // one of ours while we were stopped ("duplicate peer link"). Not a
+    // protocol error of ours: the redial and the link sync recover.
+    wire::Error e;
+    std::string why = "peer closed the link";
+    if (wire::DecodeError(frame, &e).ok()) {
+      why = fmt::format("peer closed the link: {}: {}",
+                        wire::ErrorCodeName(e.code), e.text);
+    }
+    MSGC_LOG_INFO("mesh {}: {} {}", options_.self, l.spec.name, why);
+    conn.Close(net::CloseReason::kPeerClosed, why);
+    return;
+  }
   if (!wire::IsMeshFrameType(static_cast<uint8_t>(type))) {
     conn.CloseWithError(net::CloseReason::kProtocolError,
                         wire::ErrorCode::kUnexpected,
@@ -1789,6 +1814,8 @@ std::string Mesh::Impl::FrameBytes(const wire::Frame& frame) {
 
 uint64_t Mesh::Impl::Bound() const {
   uint64_t bound = clock_;
+  const bool frozen =
+      state_ != State::kOperational && reported_high_.size() == members_.size();
   for (size_t i = 0; i < members_.size(); ++i) {
     if (static_cast<int>(i) != self_idx_) {
       bound = std::min(bound, members_[i].high);
@@ -1797,6 +1824,11 @@ uint64_t Mesh::Impl::Bound() const {
       if (!members_[i].barriers.empty()) {
         bound = std::min(bound, members_[i].barriers.front().second);
       }
+      // Frozen: nothing above what we reported receiving from it, neither
+      // delivered nor announced stable. The flush's regular part may stop
+      // there if it departs (§4 "Flush"), and a safe item someone delivers
+      // in the regular configuration must fall below that stop everywhere.
+      if (frozen) bound = std::min(bound, reported_high_[i]);
     }
   }
   return bound;
@@ -2119,11 +2151,16 @@ void Mesh::Impl::LockTo(const ProposalKey& key) {
   if (state_ == State::kOperational) {
     locked_safe_bound_ = SafeBound();
     reported_held_.clear();
-    for (const ConfMember& m : members_) reported_held_.push_back(m.held);
+    reported_high_.clear();
+    for (const ConfMember& m : members_) {
+      reported_held_.push_back(m.held);
+      reported_high_.push_back(m.high);
+    }
   } else {
     // Already frozen: reports may only grow (we never deliver past them).
     for (size_t i = 0; i < members_.size(); ++i) {
       reported_held_[i] = members_[i].held;
+      reported_high_[i] = members_[i].high;
     }
   }
   state_ = State::kLocked;
@@ -2138,7 +2175,7 @@ AcceptData Mesh::Impl::MakeAccept() const {
   a.max_conf_id = max_conf_id_;
   a.safe_bound = locked_safe_bound_;
   for (size_t i = 0; i < members_.size(); ++i) {
-    a.held.emplace_back(members_[i].name, reported_held_[i]);
+    a.held.push_back({members_[i].name, reported_held_[i], reported_high_[i]});
   }
   return a;
 }
@@ -2179,9 +2216,8 @@ void Mesh::Impl::OnPropose(Link& l, const wire::Frame& frame) {
   acc.old_conf_id = a.old_conf_id;
   acc.max_conf_id = a.max_conf_id;
   acc.safe_bound = a.safe_bound;
-  for (const auto& [origin, held] : a.held) {
-    acc.held.push_back({"", origin, held});
-  }
+  for (const auto& h : a.held)
+    acc.held.push_back({"", h.origin, h.held, h.high});
   std::string f;
   wire::EncodeAccept({}, acc, &f);
   SendSeq(l, f);
@@ -2195,7 +2231,9 @@ void Mesh::Impl::OnAccept(Link& l, const wire::Frame& frame) {
   d.old_conf_id = a.old_conf_id;
   d.max_conf_id = a.max_conf_id;
   d.safe_bound = a.safe_bound;
-  for (const auto& h : a.held) d.held.emplace_back(h.origin, h.held);
+  for (const auto& h : a.held) {
+    d.held.push_back({std::string(h.origin), h.held, h.high});
+  }
   RecordAccept(l.spec.name, std::move(d));
 }
 
@@ -2223,8 +2261,8 @@ void Mesh::Impl::DoInstall() {
     const AcceptData& a = accepts_[std::string(m.name)];
     inst.members.push_back(
         {m.name, m.incarnation, a.old_conf_id, a.safe_bound});
-    for (const auto& [origin, held] : a.held) {
-      inst.held.push_back({m.name, origin, held});
+    for (const auto& h : a.held) {
+      inst.held.push_back({m.name, h.origin, h.held, h.high});
     }
   }
   std::string f;
@@ -2283,9 +2321,22 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
   p.moving_together.assign(group.begin(), group.end());
   // held[(member, origin)] for the members of our group.
   std::map<std::pair<std::string, std::string>, uint32_t> rep;
+  std::map<std::string, uint64_t> high;  // per origin, max over the group
   for (const auto& h : held) {
     if (group.count(std::string(h.member))) {
       rep[{std::string(h.member), std::string(h.origin)}] = h.held;
+      uint64_t& hi = high[std::string(h.origin)];
+      hi = std::max(hi, h.high);
+    }
+  }
+  // A departing member may have items stamped above what any of us received
+  // from it, which the other side delivers in the old regular
+  // configuration: beyond that point our regular part would have a gap
+  // (Totem stops at its first gap), so the rest goes after the
+  // transitional signal.
+  for (const ConfMember& m : members_) {
+    if (group.count(m.name) == 0) {
+      p.regular_bound = std::min(p.regular_bound, high[m.name]);
     }
   }
   p.cut.assign(members_.size(), 0);
@@ -2382,13 +2433,15 @@ void Mesh::Impl::TryCompleteInstall() {
   // the cut and the order, and a member on the other side that delivered
   // one of them did so in this regular configuration too. This stops at
   // the first safe item none of us knew stable (it was delivered by
-  // nobody in the regular configuration), then 2. the transitional signal
+  // nobody in the regular configuration) or at the first item stamped
+  // above what we received from a departing member (the other side may
+  // hold items before it that we lack), then 2. the transitional signal
   // and 3. the rest up to the cut, whose guarantees hold only within the
   // transitional set (as in Spread/Totem).
   const Configuration old_conf = PublicConf();
   bool signalled = false;
   // For the log line below (operators and the fault harness read it).
-  size_t n_regular = 0, n_after = 0, n_other_side = 0, n_bodiless = 0;
+  size_t n_regular = 0, n_after = 0, n_departed = 0, n_bodiless = 0;
   size_t n_unknown = 0;
   for (size_t i = 0; i < members_.size(); ++i) {
     const ConfMember& m = members_[i];
@@ -2403,33 +2456,34 @@ void Mesh::Impl::TryCompleteInstall() {
       continue;
     }
     StoredItem* s = members_[idx].Find(oseq);
-    if (!signalled && s->service == wire::Service::kSafe &&
-        ts > p.safe_threshold) {
+    if (!signalled &&
+        (ts > p.regular_bound ||
+         (s->service == wire::Service::kSafe && ts > p.safe_threshold))) {
       signalled = true;
       listener_->OnTransitional(old_conf, p.moving_together);
       if (!running_) return;
     }
-    // After the signal only items of members moving on with us: an item of
-    // a member on the other side is delivered there, in its transitional
-    // configuration, and must not be in two (as in Totem).
-    if (signalled &&
-        !std::binary_search(p.moving_together.begin(), p.moving_together.end(),
-                            members_[idx].name)) {
-      it = undelivered_.erase(it);
-      ++n_other_side;
-      continue;
-    }
+    // After the signal every item up to the cut, whatever its origin (the
+    // transitional set agrees on them; docs/mesh.md §4): an item of a
+    // member on the other side may be a safe one that someone there
+    // delivered in the regular configuration, knowing every server held
+    // it, and then every member that stays connected must deliver it.
     it = undelivered_.erase(it);
     if (!s->has_body()) ++n_bodiless;
     ++(signalled ? n_after : n_regular);
+    if (signalled &&
+        !std::binary_search(p.moving_together.begin(), p.moving_together.end(),
+                            members_[idx].name)) {
+      ++n_departed;
+    }
     DeliverOne(idx, *s);
     if (!running_) return;
   }
   MSGC_LOG_INFO(
       "mesh {}: flushed {:x}: {} items in the regular configuration, {} after "
-      "the transitional signal ({} without a body passed), {} of the other "
-      "side left to it; {} known by number only up to the cut",
-      options_.self, conf_id_, n_regular, n_after, n_bodiless, n_other_side,
+      "the transitional signal ({} without a body passed, {} from members "
+      "that left); {} known by number only up to the cut",
+      options_.self, conf_id_, n_regular, n_after, n_bodiless, n_departed,
       n_unknown);
   if (!signalled) {
     listener_->OnTransitional(old_conf, p.moving_together);
@@ -2468,6 +2522,7 @@ void Mesh::Impl::TryCompleteInstall() {
   announced_ts_ = 0;
   announced_stable_ = 0;
   reported_held_.clear();
+  reported_high_.clear();
   Configuration conf = PublicConf();
   MSGC_LOG_NOTICE("mesh {}: configuration {:x} [{}] joined [{}] left [{}]",
                   options_.self, conf.id, JoinNames(conf.members),

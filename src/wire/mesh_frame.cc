@@ -204,6 +204,7 @@ void EncodeAccept(const LinkPrefix& p, const Accept& m, std::string* out) {
   for (const HeldReport& h : m.held) {
     PutStr16(out, h.origin);
     PutU32(out, h.held);
+    PutU64(out, h.high);
   }
   FinishMesh(out, s);
 }
@@ -226,6 +227,7 @@ void EncodeInstall(const LinkPrefix& p, const Install& m, std::string* out) {
     PutStr16(out, h.member);
     PutStr16(out, h.origin);
     PutU32(out, h.held);
+    PutU64(out, h.high);
   }
   FinishMesh(out, s);
 }
@@ -394,11 +396,11 @@ Status DecodeAccept(const Frame& f, Accept* out) {
       r.U64("old_conf_id", &out->old_conf_id) &&
       r.U64("max_conf_id", &out->max_conf_id) &&
       r.U64("safe_bound", &out->safe_bound) &&
-      r.Count16("held", kMaxMeshNodes, &n) && r.Fits("held", n, 6)) {
+      r.Count16("held", kMaxMeshNodes, &n) && r.Fits("held", n, 14)) {
     out->held.resize(n);
     for (HeldReport& h : out->held) {
       if (!r.Str16("held", kMaxNodeNameLen, &h.origin) ||
-          !r.U32("held", &h.held)) {
+          !r.U32("held", &h.held) || !r.U64("held", &h.high)) {
         break;
       }
     }
@@ -424,12 +426,12 @@ Status DecodeInstall(const Frame& f, Install* out) {
       return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
     }
   }
-  if (r.Count32("held", kMaxReports, &n) && r.Fits("held", n, 8)) {
+  if (r.Count32("held", kMaxReports, &n) && r.Fits("held", n, 16)) {
     out->held.resize(n);
     for (HeldReport& h : out->held) {
       if (!r.Str16("held", kMaxNodeNameLen, &h.member) ||
           !r.Str16("held", kMaxNodeNameLen, &h.origin) ||
-          !r.U32("held", &h.held)) {
+          !r.U32("held", &h.held) || !r.U64("held", &h.high)) {
         break;
       }
     }

@@ -135,6 +135,10 @@ struct HeldReport {
   std::string_view member;
   std::string_view origin;
   uint32_t held = 0;  // highest contiguous oseq
+  // The highest stamp the member had received from the origin: it holds
+  // every item of the origin stamped up to it (the flush's regular part
+  // stops there for an origin that departs, docs/mesh.md §4).
+  uint64_t high = 0;
 };
 
 struct Accept {

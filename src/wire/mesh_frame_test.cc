@@ -343,13 +343,13 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
   acc.old_conf_id = 5;
   acc.max_conf_id = 6;
   acc.safe_bound = 77;
-  acc.held = {{"", "a", 3}, {"", "c", 9}};
+  acc.held = {{"", "a", 3, 30}, {"", "c", 9, 90}};
   EncodeAccept({2, 1}, acc, &a);
   Install inst;
   inst.attempt = 7;
   inst.conf_id = 0x30000;
   inst.members = {{"a", 1, 5, 40}, {"b", 2, 4, 41}};
-  inst.held = {{"a", "a", 3}, {"b", "b", 1}, {"a", "c", 9}};
+  inst.held = {{"a", "a", 3, 30}, {"b", "b", 1, 10}, {"a", "c", 9, 91}};
   EncodeInstall({3, 1}, inst, &i);
   ForEverySplit(p, [](const Frame& f) {
     Propose d;
@@ -369,6 +369,7 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
     ASSERT_EQ(d.held.size(), 2u);
     EXPECT_EQ(d.held[1].origin, "c");
     EXPECT_EQ(d.held[1].held, 9u);
+    EXPECT_EQ(d.held[1].high, 90u);
   });
   ForEverySplit(i, [](const Frame& f) {
     Install d;
@@ -380,6 +381,7 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
     EXPECT_EQ(d.held[2].member, "a");
     EXPECT_EQ(d.held[2].origin, "c");
     EXPECT_EQ(d.held[2].held, 9u);
+    EXPECT_EQ(d.held[2].high, 91u);
   });
   ExpectStrict(p, [](const Frame& f) {
     Propose d;

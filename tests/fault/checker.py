@@ -302,6 +302,9 @@ class Checker:
         for (n, i) in self.incs:
             last_inc[n] = max(i, last_inc.get(n, 0))
         self.deliv_ctx = collections.defaultdict(list)  # msg -> [(key, ctxs)]
+        # clean-up view epoch -> epochs of the views whose transitional
+        # signal preceded it (see conf_epoch)
+        self.cleanup_of = collections.defaultdict(set)
         self.n_trans_open = 0
         self.trans_id_notes = []
         self.first_deliv_t = {}
@@ -334,6 +337,10 @@ class Checker:
                         s["first"] = e["view"]
                     if not (s["phase"] == "trans" and e["cause"] != "network"):
                         s.update(phase="reg", ctx=e["view"])
+                    elif s["ctx"] is not None:
+                        # A clean-up view: its epoch belongs to the
+                        # transitional configuration of the view closed.
+                        self.cleanup_of[epoch(e["view"])].add(epoch(s["ctx"]))
                     s.update(cur=e["view"], member=True, mem=frozenset(e["members"]))
                 elif e["ev"] == "deliver":
                     ctxs = {}
@@ -571,7 +578,9 @@ class Checker:
         configuration). A joiner whose first view is its context is skipped
         when its epoch differs: a join delivered during clean-up gets a view
         of the transitional set's epoch, and the joiner's log alone cannot
-        name the configuration it joined in."""
+        name the configuration it joined in. A context that is a clean-up
+        view stands for the view whose transitional signal preceded it
+        (conf_epoch)."""
         self.n_same_view = 0
         for m, lst in self.deliv_ctx.items():
             seen = collections.defaultdict(list)  # epoch -> [(where)]
@@ -583,7 +592,7 @@ class Checker:
                     if first and phase == "reg":
                         firsts.append(epoch(ctx))
                         continue
-                    seen[epoch(ctx)].append("%s inc %d %s %s%s" % (
+                    seen[self.conf_epoch(ctx)].append("%s inc %d %s %s%s" % (
                         qkey[0], qkey[1], g, ctx, " (transitional)" if phase == "trans" else ""))
             self.n_same_view += 1
             if len(seen) > 1:
@@ -593,6 +602,19 @@ class Checker:
                             self.sends.get(m, {}).get("groups"), len(seen),
                             "; ".join("%s: %s" % (ep, ", ".join(w[:3]))
                                       for ep, w in sorted(seen.items())), self.near(t)))
+
+    def conf_epoch(self, ctx):
+        """The configuration a delivery context names. A member that joins
+        during clean-up (after others got the transitional signal) has the
+        clean-up view as its context, although the members that got the
+        signal deliver the same messages in the context of the view it
+        closed: a clean-up view's epoch stands for that view's (when exactly
+        one closed view is known for it)."""
+        ep = epoch(ctx)
+        closed = self.cleanup_of.get(ep)
+        if closed and len(closed) == 1:
+            return next(iter(closed))
+        return ep
 
     # -- agreed
     def check_agreed(self):
