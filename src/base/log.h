@@ -40,7 +40,14 @@ void InitLogging(std::string_view name);
 }  // namespace msgc
 
 // Log macros. Arguments are fmt format strings, checked at compile time.
-#define MSGC_LOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)
+// Debug arguments are evaluated only when debug logging is on: debug lines
+// sit on hot paths (one per delivered item in the mesh).
+#define MSGC_LOG_DEBUG(...)                             \
+  do {                                                  \
+    if (::spdlog::should_log(::spdlog::level::debug)) { \
+      ::spdlog::debug(__VA_ARGS__);                     \
+    }                                                   \
+  } while (0)
 #define MSGC_LOG_INFO(...) ::spdlog::info(__VA_ARGS__)
 #define MSGC_LOG_NOTICE(fmtstr, ...) \
   ::spdlog::info("notice: " fmtstr __VA_OPT__(, ) __VA_ARGS__)

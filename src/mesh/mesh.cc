@@ -176,6 +176,21 @@ struct Gossip {
   std::map<std::string, uint64_t> reach;
 };
 
+namespace {
+
+// The last bytes of a body, printable, for debug logs (a client payload
+// usually ends with what identifies it).
+std::string BodyTail(std::string_view body) {
+  constexpr size_t kTail = 32;
+  std::string out;
+  for (char c : body.substr(body.size() > kTail ? body.size() - kTail : 0)) {
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '.');
+  }
+  return out;
+}
+
+}  // namespace
+
 struct AcceptData {
   uint64_t old_conf_id = 0;
   uint64_t max_conf_id = 0;
@@ -307,7 +322,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   void Deliver();
   // Delivers local_ (all of it, or up to kMaxDeliverPerTurn when `paced`).
   void DeliverLocal(bool paced);
-  void DeliverOne(int idx, StoredItem& it);
+  void DeliverOne(int idx, uint32_t oseq, StoredItem& it);
   uint64_t Bound() const;
   // Safe items stamped up to this are known held by every member.
   uint64_t SafeBound() const;
@@ -1564,14 +1579,23 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
       return;
     }
     if (s->known) {
-      if (s->delivered) return;  // its place passed without it
+      if (s->delivered) {  // its place passed without it
+        MSGC_LOG_DEBUG("mesh {}: body of {}#{} came after its place passed",
+                       options_.self, m.name, item.oseq);
+        return;
+      }
       s->body.assign(item.body);
       s->flags |= wire::kItemHasBody;
       return;
     }
     // Its place already passed: we were not interested there (a join of
     // ours before it held back the order until its late bodies came).
-    if (std::make_pair(item.ts, idx) < last_delivered_) return;
+    if (std::make_pair(item.ts, idx) < last_delivered_) {
+      MSGC_LOG_DEBUG(
+          "mesh {}: body of {}#{} (ts {}) came after its place passed ({})",
+          options_.self, m.name, item.oseq, item.ts, BodyTail(item.body));
+      return;
+    }
     s->delivered = false;
   } else if (item.oseq <= m.held) {
     return;  // duplicate (direct and forwarded)
@@ -1603,6 +1627,10 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
       s->body.assign(item.body);
     }
   } else {
+    if (item.flags & wire::kItemHasBody) {
+      MSGC_LOG_DEBUG("mesh {}: frozen: body of {}#{} not kept ({})",
+                     options_.self, m.name, item.oseq, BodyTail(item.body));
+    }
     s->flags &= ~wire::kItemHasBody;
   }
   if (idx != self_idx_ && (item.flags & wire::kItemInterest)) {
@@ -1718,6 +1746,8 @@ void Mesh::Impl::SendLateBodies(int idx, uint64_t after_ts) {
     it.sent_mask |= bit;
     ++to.link->bodies_sent;
     ++late;
+    MSGC_LOG_DEBUG("mesh {}: late body {}#{} to {} ({})", options_.self,
+                   options_.self, item.oseq, to.name, BodyTail(it.body));
   }
   if (late > 0) {
     MSGC_LOG_INFO("mesh {}: {} late bodies to {} after its join", options_.self,
@@ -1750,6 +1780,8 @@ void Mesh::Impl::ReleaseBarriers(Link& l, uint64_t ack) {
   auto& b = m->barriers;
   bool released = false;
   while (!b.empty() && b.front().first <= ack) {
+    MSGC_LOG_DEBUG("mesh {}: barrier of {} at ts {} released (ack {})",
+                   options_.self, m->name, b.front().second, ack);
     b.pop_front();
     released = true;
   }
@@ -1778,6 +1810,10 @@ void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
   ConfMember& m = members_[idx];
   // Items up to c.oseq that did not come are not for us (routed): known by
   // number only, stamped at most c.ts.
+  if (m.held < c.oseq) {
+    MSGC_LOG_DEBUG("mesh {}: {}#{}..{} known by number only", options_.self,
+                   m.name, m.held + 1, c.oseq);
+  }
   while (m.held < c.oseq) {
     StoredItem& it = m.items.emplace_back();
     it.ts = c.ts;
@@ -1904,12 +1940,15 @@ void Mesh::Impl::ScheduleDeliver() {
   });
 }
 
-void Mesh::Impl::DeliverOne(int idx, StoredItem& it) {
+void Mesh::Impl::DeliverOne(int idx, uint32_t oseq, StoredItem& it) {
   it.delivered = true;
   last_delivered_ = {it.ts, idx};
   if (idx != self_idx_ && (it.flags & wire::kItemInterest)) {
     --members_[idx].pending_interest;
   }
+  MSGC_LOG_DEBUG("mesh {}: {} {}#{} ts {} ({})", options_.self,
+                 it.has_body() ? "deliver" : "pass", members_[idx].name, oseq,
+                 it.ts, BodyTail(it.body));
   // A routed item whose body we lack is not for us (docs/mesh.md §3.1): its
   // place in the order passes without a delivery.
   if (!it.has_body()) return;
@@ -1971,7 +2010,7 @@ void Mesh::Impl::Deliver() {
     StoredItem* it = members_[idx].Find(oseq);
     if (it->service == wire::Service::kSafe && ts > safe_bound) break;
     undelivered_.erase(undelivered_.begin());
-    DeliverOne(idx, *it);
+    DeliverOne(idx, oseq, *it);
     ++delivered;
   }
   if (announced_stable_ < safe_high_ && bound > announced_stable_) {
@@ -2476,7 +2515,7 @@ void Mesh::Impl::TryCompleteInstall() {
                             members_[idx].name)) {
       ++n_departed;
     }
-    DeliverOne(idx, *s);
+    DeliverOne(idx, oseq, *s);
     if (!running_) return;
   }
   MSGC_LOG_INFO(

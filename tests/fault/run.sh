@@ -27,6 +27,9 @@
 # Logs stay in DIR (default a new /tmp/msgc-fault.XXXXXX): client-*.jsonl,
 # faults.jsonl, schedule.txt, node*.log, violations.txt.
 #
+# MSGC_FAULT_DEBUG_LEVEL=DEBUG runs the servers with debug logs (the mesh
+# logs every item it delivers or passes, late bodies and barriers).
+#
 # Exit status: the checker's (0 = no violation, 1 = violations), 2 = harness
 # error. Not root / no `ip netns`: prints "SKIP: ..." and exits 0.
 set -uo pipefail
@@ -169,7 +172,7 @@ done
 # ---- servers --------------------------------------------------------------
 {
   echo "msgc_server {"
-  echo "  debug_level = INFO"
+  echo "  debug_level = ${MSGC_FAULT_DEBUG_LEVEL:-INFO}"
   echo "  port = $PORT"
   echo "  idle_timeout = $IDLE"
   echo "  keepalive_interval = $(awk -v s="$IDLE" 'BEGIN{printf "%.3f", s * 0.15}')"
