@@ -825,6 +825,9 @@ void Server::OnDeliver(const mesh::Item& item) {
     for (const std::string& m : conf_.members) {
       if (!states_.contains(m)) complete = false;
     }
+    // After a transitional signal only the servers moving on with us count
+    // (the others' STATEs are not coming).
+    if (deferred_transitional_) complete = MovingStatesIn();
     if (complete) FinishSync();
   }
 }
@@ -937,9 +940,32 @@ void Server::ApplyMessage(std::string_view origin,
 
 void Server::OnTransitional(const mesh::Configuration& old_conf,
                             const std::vector<std::string>& moving) {
-  // A state exchange cut short: finish it with the STATEs we have. Every
-  // server moving with us delivered the same ones, so all agree.
-  if (syncing_) FinishSync();
+  if (syncing_) {
+    // A state exchange cut short. The STATEs of servers moving on with us
+    // may still follow the signal (submissions they had queued while the
+    // configuration formed were stamped ahead of them): without them their
+    // sessions would be missing from the table that the clean-up items go
+    // to, and those items lost for them. So the exchange goes on until
+    // those STATEs are in (or the next configuration comes), buffering the
+    // rest, and the signal's work waits for it. Every server moving with us
+    // delivers the same items in the same order, so all agree.
+    deferred_transitional_ =
+        DeferredTransitional{old_conf, moving, buffered_.size()};
+    if (MovingStatesIn()) FinishSync();
+    return;
+  }
+  Transitional(old_conf, moving);
+}
+
+bool Server::MovingStatesIn() const {
+  for (const std::string& m : deferred_transitional_->moving) {
+    if (!states_.contains(m)) return false;
+  }
+  return true;
+}
+
+void Server::Transitional(const mesh::Configuration& old_conf,
+                          const std::vector<std::string>& moving) {
   auto moves = [&](const std::string& node) {
     return std::find(moving.begin(), moving.end(), node) != moving.end();
   };
@@ -1139,13 +1165,24 @@ void Server::FinishSync() {
   transitional_gone_.clear();
   transitional_told_.clear();
   // Replay what arrived during the exchange. Apply() cannot re-enter sync.
+  // With a transitional signal in the middle: what came before it, the
+  // signal's events, then what came after it.
   std::vector<BufferedItem> items = std::move(buffered_);
   buffered_.clear();
-  for (const BufferedItem& it : items) {
+  std::optional<DeferredTransitional> signal =
+      std::move(deferred_transitional_);
+  deferred_transitional_.reset();
+  const size_t split = signal ? signal->buffered_before : items.size();
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i == split) Transitional(signal->old_conf, signal->moving);
+    const BufferedItem& it = items[i];
     Apply(
         it.origin, it.ts, it.kind,
         std::span<const uint8_t>(
             reinterpret_cast<const uint8_t*>(it.body.data()), it.body.size()));
+  }
+  if (signal && split >= items.size()) {
+    Transitional(signal->old_conf, signal->moving);
   }
 }
 

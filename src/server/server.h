@@ -198,6 +198,12 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // All STATEs of the configuration are in (or, with `partial`, the
   // configuration ends before): rebuild, announce, replay the buffer.
   void FinishSync();
+  // The transitional signal's events (OnTransitional, or FinishSync when
+  // the signal came during the state exchange).
+  void Transitional(const mesh::Configuration& old_conf,
+                    const std::vector<std::string>& moving);
+  // Whether every server moving on at the deferred signal sent its STATE.
+  bool MovingStatesIn() const;
   std::string EncodeLocalState() const;
 
   // A non-fatal ERROR to `s`.
@@ -252,6 +258,14 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   bool syncing_ = false;
   std::map<std::string, StateItem> states_;  // by node
   std::vector<BufferedItem> buffered_;
+  // A transitional signal that came during the state exchange: handled when
+  // the exchange completes, between the items buffered before and after it.
+  struct DeferredTransitional {
+    mesh::Configuration old_conf;
+    std::vector<std::string> moving;
+    size_t buffered_before = 0;  // items of buffered_ delivered before it
+  };
+  std::optional<DeferredTransitional> deferred_transitional_;
   // Per group, the members the last transitional events said were lost.
   std::map<std::string, std::set<std::string>> transitional_gone_;
   // Per group, the local members the last transitional events went to.
