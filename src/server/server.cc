@@ -1075,6 +1075,12 @@ void Server::FinishSync() {
   syncing_ = false;
   const std::map<std::string, std::vector<GroupMember>> before =
       groups_.Snapshot();
+  // The views the rebuilt ones replace: a transitional event published
+  // below closes one of these and carries its id.
+  std::map<std::string, wire::ViewId> before_ids;
+  for (const auto& [group, members] : before) {
+    before_ids[group] = groups_.CurrentView(group).value_or(wire::ViewId{});
+  }
   groups_.Clear();
   // View epoch: the configuration id alone repeats when every server of a
   // configuration restarts (a lone server always starts with the same id),
@@ -1135,7 +1141,8 @@ void Server::FinishSync() {
       ViewChange t;
       t.group = group;
       t.cause = wire::Cause::kNetwork;
-      t.view = change.view;
+      auto id = before_ids.find(group);
+      t.view = id == before_ids.end() ? change.view : id->second;
       bool removes = false;
       for (const GroupMember& o : old) {
         const bool stays =
