@@ -1728,8 +1728,11 @@ void Mesh::Impl::SendLateBodies(int idx, uint64_t after_ts) {
   size_t late = 0;
   for (size_t k = 0; k < me.items.size(); ++k) {
     StoredItem& it = me.items[k];
-    if (it.ts <= after_ts || !(it.flags & wire::kItemRouted) ||
-        (it.sent_mask & bit) || it.delivered) {
+    // Ordered after the join: a later stamp, or the same stamp and a
+    // larger origin index than the joiner's.
+    if (std::make_pair(it.ts, self_idx_) < std::make_pair(after_ts, idx) ||
+        !(it.flags & wire::kItemRouted) || (it.sent_mask & bit) ||
+        it.delivered) {
       continue;
     }
     wire::Item item;
@@ -1856,9 +1859,10 @@ uint64_t Mesh::Impl::Bound() const {
     if (static_cast<int>(i) != self_idx_) {
       bound = std::min(bound, members_[i].high);
       // Until it handled our join, it may still send late bodies of items
-      // stamped after it (docs/mesh.md §3.1).
+      // ordered after it (docs/mesh.md §3.1), also of items with the join's
+      // own stamp (the origin's index breaks the tie): below that stamp.
       if (!members_[i].barriers.empty()) {
-        bound = std::min(bound, members_[i].barriers.front().second);
+        bound = std::min(bound, members_[i].barriers.front().second - 1);
       }
       // Frozen: nothing above what we reported receiving from it, neither
       // delivered nor announced stable. The flush's regular part may stop
@@ -2621,7 +2625,7 @@ void Mesh::Impl::SendGatherReq() {
       const bool missing =
           it.known
               ? (!it.delivered && !it.has_body())
-              : (it.ts > m.interest_from &&
+              : (it.ts >= m.interest_from &&
                  std::make_pair(it.ts, static_cast<int>(i)) > last_delivered_);
       if (!missing) continue;
       if (first == 0) first = o;
