@@ -151,6 +151,60 @@ TEST_F(MessagingTest, MessageToSeveralGroupsIsDeliveredOnce) {
   EXPECT_TRUE(c->ExpectNothing(milliseconds{0}));
 }
 
+// Deliveries are batched per loop turn (server.h, "Routing"): a view
+// change, an ERROR and the deliveries of other routes still reach each
+// member in the agreed order. `s` sends, in one write, a burst to g, one
+// message to g2 (another route) and one to a missing private name (an
+// ERROR to s), another burst, then LEAVE g: r sees all of it in order,
+// then the MEMBERSHIP (delivered in the same turn as the last messages).
+TEST_F(MessagingTest, BatchedDeliveriesKeepTheirPlaceBeforeViewsAndErrors) {
+  constexpr int kBurst = 2000;
+  auto s = Client("s");
+  auto r = Client("r");
+  JoinAll("g", {s.get(), r.get()});
+  JoinAll("g2", {r.get()});
+  std::string bytes;
+  uint64_t id = 0;
+  const std::vector<std::string_view> g = {"g"};
+  auto burst = [&](const std::string& prefix) {
+    for (int i = 0; i < kBurst; ++i) {
+      wire::EncodeSend(wire::Service::kFifo, wire::kSendSelfDiscard, ++id, g,
+                       prefix + std::to_string(i), &bytes);
+    }
+  };
+  burst("a");
+  const std::vector<std::string_view> g2 = {"g2"};
+  wire::EncodeSend(wire::Service::kFifo, 0, ++id, g2, "other route", &bytes);
+  const std::vector<std::string_view> nobody = {"#nobody#x"};
+  wire::EncodeSend(wire::Service::kFifo, 0, ++id, nobody, "lost", &bytes);
+  burst("b");
+  wire::EncodeLeave(wire::Leave{"g"}, &bytes);
+  ASSERT_TRUE(s->SendBytes(bytes).ok());
+
+  DeliverMsg m;
+  for (int i = 0; i < kBurst; ++i) {
+    ASSERT_TRUE(r->ExpectDeliver(&m)) << "message a" << i;
+    ASSERT_EQ(m.data, "a" + std::to_string(i));
+  }
+  ASSERT_TRUE(r->ExpectDeliver(&m));
+  EXPECT_EQ(m.data, "other route");
+  for (int i = 0; i < kBurst; ++i) {
+    ASSERT_TRUE(r->ExpectDeliver(&m)) << "message b" << i;
+    ASSERT_EQ(m.data, "b" + std::to_string(i));
+  }
+  MembershipMsg v;
+  ASSERT_TRUE(r->ExpectMembership(&v));
+  EXPECT_EQ(v.cause, wire::Cause::kLeave);
+  EXPECT_EQ(v.ChangedNames(), Names{P("s")});
+  EXPECT_TRUE(r->ExpectNothing(milliseconds{100}));
+
+  // s: no self-delivery, the ERROR for the missing name, its SELF_LEAVE.
+  ASSERT_TRUE(s->ExpectErrorCode(ErrorCode::kNoSuchRecipient, false));
+  ASSERT_TRUE(s->ExpectMembership(&v));
+  EXPECT_EQ(v.cause, wire::Cause::kLeave);
+  EXPECT_TRUE(s->ExpectNothing(milliseconds{100}));
+}
+
 // Per-sender FIFO holds across groups: messages to g1, g2 and both arrive
 // in send order at a member of both.
 TEST_F(MessagingTest, FifoAcrossGroupsOver100kMessages) {

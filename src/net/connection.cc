@@ -96,6 +96,14 @@ Connection::~Connection() = default;
 
 void Connection::Start() {
   ApplySocketOptions();
+  // Reads happen after a readiness wait (OnReadable) and must never block
+  // the loop when the readiness was spurious.
+  std::error_code ec;
+  socket_.non_blocking(true, ec);
+  if (ec) {
+    Close(CloseReason::kIoError, "non-blocking mode: " + ec.message());
+    return;
+  }
   last_receive_ = std::chrono::steady_clock::now();
   ArmKeepalive();
   ArmIdle();
@@ -135,42 +143,97 @@ void Connection::SetOptions(const ConnectionOptions& options) {
 
 // ---- Input ----
 
-void Connection::StartRead() {
-  if (state_ != State::kOpen || reading_) return;
-  std::span<uint8_t> buf = decoder_.PrepareAppend(kReadChunk);
-  reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(buf.data(), buf.size()),
-      [self = shared_from_this()](const std::error_code& ec, size_t n) {
-        self->OnRead(ec, n);
-      });
+namespace {
+
+// The read buffer of every connection run by this thread. A connection does
+// not keep a read buffer of its own while it waits: it waits for the socket
+// to become readable, reads into this buffer, has the complete frames
+// decoded in place and copies only what must outlive the callback (a
+// trailing partial frame, or the frames left for a posted ProcessInput)
+// into its decoder's own buffer, which is freed again once empty. An idle
+// connection thus holds no input memory at all (issue 5: it used to pin
+// kReadChunk bytes each).
+//
+// Sharing is safe because the buffer is used only within one read callback,
+// from the read to decoder_.KeepInput()/DropInput(): nothing else runs on
+// this thread meanwhile (handlers do not run the io_context recursively).
+// Allocated on first use and not zero-filled, so a thread that reads
+// nothing (or only a little) pays for no more than the pages touched.
+std::span<uint8_t> ReadBuffer() {
+  thread_local std::unique_ptr<uint8_t[]> buf;
+  if (buf == nullptr) buf.reset(new uint8_t[kReadChunk]);
+  return {buf.get(), kReadChunk};
 }
 
-void Connection::OnRead(const std::error_code& ec, size_t n) {
+}  // namespace
+
+void Connection::StartRead() {
+  if (state_ != State::kOpen || reading_) return;
+  WaitReadable();
+}
+
+void Connection::WaitReadable() {
+  reading_ = true;
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [self = shared_from_this()](const std::error_code& ec) {
+                       self->OnReadable(ec);
+                     });
+}
+
+void Connection::OnReadable(const std::error_code& ec) {
   reading_ = false;
-  if (state_ != State::kOpen) {
-    // Closing: input is no longer interesting, but the FIN is (see
-    // HalfCloseAndDrain).
-    if (draining_) {
-      if (ec) {
-        CloseSocket();
-      } else {
-        StartDrainRead();
-      }
-    }
-    return;
-  }
+  if (state_ == State::kClosed) return;
+  // Closing without draining (yet): input is no longer interesting and
+  // nothing is read; HalfCloseAndDrain waits again once the queue is out.
+  if (state_ == State::kClosing && !draining_) return;
   if (ec) {
-    if (ec == asio::error::eof) {
-      Close(CloseReason::kPeerClosed, "connection closed by peer");
+    if (draining_) {
+      CloseSocket();
     } else if (ec != asio::error::operation_aborted) {
-      Close(CloseReason::kIoError, "read: " + ec.message());
+      Close(CloseReason::kIoError, "wait: " + ec.message());
     }
     return;
   }
-  decoder_.CommitAppend(n);
+  std::span<uint8_t> buf = ReadBuffer();
+  std::error_code rec;
+  // The socket is non-blocking (Start): readiness can be spurious (another
+  // reader, a wakeup for an error that is gone), and then this must wait
+  // again instead of blocking the loop.
+  const size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), rec);
+  if (rec == asio::error::would_block || rec == asio::error::try_again ||
+      rec == asio::error::interrupted) {
+    WaitReadable();
+    return;
+  }
+  if (draining_) {
+    // Half-closed: input is discarded; EOF (or an error) ends the linger.
+    if (rec) {
+      CloseSocket();
+    } else {
+      WaitReadable();
+    }
+    return;
+  }
+  if (rec) {
+    if (rec == asio::error::eof) {
+      Close(CloseReason::kPeerClosed, "connection closed by peer");
+    } else {
+      Close(CloseReason::kIoError, "read: " + rec.message());
+    }
+    return;
+  }
   last_receive_ = std::chrono::steady_clock::now();
+  decoder_.SetInput(buf.first(n));
   ProcessInput();
+  // The read buffer is reused by the next read of any connection of this
+  // thread: frames ProcessInput left for its posted continuation (it
+  // handles at most messages_per_iter per turn) must be copied now. Losing
+  // them would silently drop frames from the middle of the stream.
+  if (state_ == State::kOpen) {
+    decoder_.KeepInput();
+  } else {
+    decoder_.DropInput();
+  }
 }
 
 void Connection::ProcessInput() {
@@ -434,20 +497,9 @@ void Connection::HalfCloseAndDrain() {
   }
   // Closing with unread input would make the kernel send a reset, which can
   // destroy the final frame before the other side reads it; read until the
-  // other side closes too (bounded by the linger timer).
-  if (!reading_) StartDrainRead();
-}
-
-void Connection::StartDrainRead() {
-  if (state_ == State::kClosed) return;
-  if (drain_buf_ == nullptr)
-    drain_buf_ = std::make_unique<std::array<char, 4096>>();
-  reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(*drain_buf_),
-      [self = shared_from_this()](const std::error_code& ec, size_t n) {
-        self->OnRead(ec, n);
-      });
+  // other side closes too (bounded by the linger timer). A wait still
+  // pending from the open state carries on draining (OnReadable).
+  if (!reading_) WaitReadable();
 }
 
 void Connection::CloseSocket() {

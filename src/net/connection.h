@@ -14,6 +14,13 @@
 // per read callback; if more are buffered the rest is processed from a posted
 // handler so that other connections run in between.
 //
+// Reading costs no memory while idle: the connection waits for readability
+// without a buffer, then reads non-blocking into one read buffer shared by
+// every connection of the thread (kReadChunk bytes) and decodes the complete
+// frames in place; only a trailing partial frame, or the frames left for the
+// posted handler, are copied into the decoder's own buffer, which is freed
+// once empty (issue 5: an idle connection used to pin a 64 KiB buffer).
+//
 // Timers: a NOOP is sent every `keepalive_interval`; the connection is closed
 // (kIdleTimeout, after a fatal ERROR IDLE_TIMEOUT) when nothing was received
 // for `idle_timeout`. Zero disables either.
@@ -70,7 +77,8 @@ bool IsAbnormalClose(CloseReason reason);
 
 // Limits of the connection machinery that are not configuration.
 inline constexpr size_t kMaxIovecsPerWrite = 64;  // frames per gather write
-inline constexpr size_t kReadChunk = 64 * 1024;   // bytes per read, at least
+// Bytes per read: the size of the per-thread read buffer (not per connection).
+inline constexpr size_t kReadChunk = 64 * 1024;
 // How long a closing connection may take to flush its last frames and see
 // the other side's FIN before the socket is closed anyway.
 inline constexpr std::chrono::milliseconds kCloseLinger{2000};
@@ -186,6 +194,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return options_.max_backlog / 2 > 0 ? options_.max_backlog / 2 : 1;
   }
 
+  // Bytes of input buffer the connection holds of its own (memory
+  // accounting, tests): zero unless a partial frame, or frames left for a
+  // later turn, are buffered.
+  size_t input_buffer_bytes() const { return decoder_.capacity(); }
+
   // An opaque pointer for the owner (e.g. its Session); not owned.
   void* context() const { return context_; }
   void set_context(void* context) { context_ = context; }
@@ -200,8 +213,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
              const ConnectionOptions& options, ConnectionHandler* handler);
 
   void ApplySocketOptions();
+  // Waits for input unless closed or already waiting.
   void StartRead();
-  void OnRead(const std::error_code& ec, size_t n);
+  void WaitReadable();
+  // Readiness (or EOF/error): reads once into the thread's read buffer and
+  // processes it; while draining, discards it.
+  void OnReadable(const std::error_code& ec);
   void ProcessInput();
   void ScheduleFlush();
   void InsertUrgent(FramePtr frame);
@@ -214,7 +231,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void RecordClose(CloseReason reason, std::string detail);
   // kClosing and the queue is empty: FIN, then drain input until EOF.
   void HalfCloseAndDrain();
-  void StartDrainRead();
   void CloseSocket();
 
   asio::ip::tcp::socket socket_;
@@ -229,8 +245,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   CloseReason close_reason_ = CloseReason::kNone;
   std::string close_detail_;
 
+  // Holds only input that outlives a read callback (see ReadBuffer()).
   wire::FrameDecoder decoder_;
-  bool reading_ = false;         // an async read is pending
+  bool reading_ = false;         // a readiness wait is pending
   bool process_posted_ = false;  // ProcessInput is posted
   std::chrono::steady_clock::time_point last_receive_;
 
@@ -248,7 +265,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool above_low_water_ = false;  // reached low_water_mark(): OnDrained due
   std::array<asio::const_buffer, kMaxIovecsPerWrite> iov_;
   bool draining_ = false;  // half-closed, discarding input until EOF
-  std::unique_ptr<std::array<char, 4096>> drain_buf_;
 
   asio::steady_timer keepalive_timer_;
   asio::steady_timer idle_timer_;  // idle timeout; linger while closing

@@ -252,6 +252,115 @@ TEST_F(ConnectionTest, MessagesPerIterYieldsButDeliversAll) {
   for (int i = 0; i < 50; ++i) bytes += JoinFrame(std::to_string(i));
   asio::write(client_, asio::buffer(bytes));
   RunUntil([&] { return rec_.frames.size() == 50; });
+  ASSERT_EQ(rec_.frames.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(rec_.frames[i],
+              JoinFrame(std::to_string(i)).substr(wire::kHeaderSize));
+  }
+}
+
+// Connections of one thread share one read buffer: frames one connection
+// left for a later turn (messages_per_iter) must survive the other's reads,
+// and a frame split across reads must be completed from the right stream.
+TEST_F(ConnectionTest, ConnectionsSharingTheReadBufferKeepTheirOwnFrames) {
+  ConnectionOptions o;
+  o.messages_per_iter = 3;
+  auto listener = Listener::Create(io_);
+  ASSERT_TRUE(
+      listener
+          ->Open(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), 0))
+          .ok());
+  Recorder recs[2];
+  std::vector<std::shared_ptr<Connection>> conns;
+  listener->Start([&](asio::ip::tcp::socket s) {
+    conns.push_back(
+        Connection::Create(std::move(s), conns.size(), o, &recs[conns.size()]));
+    conns.back()->Start();
+  });
+  asio::ip::tcp::socket clients[2] = {asio::ip::tcp::socket(io_),
+                                      asio::ip::tcp::socket(io_)};
+  clients[0].connect(listener->local_endpoint());
+  RunUntil([&] { return conns.size() == 1; });
+  clients[1].connect(listener->local_endpoint());
+  RunUntil([&] { return conns.size() == 2; });
+  listener->Close();
+  // Both streams are in the kernel before either connection reads: each
+  // read is one big chunk ending inside a frame, and leaves most of its
+  // frames for posted turns that alternate with the other connection.
+  std::string bytes[2];
+  std::vector<std::string> want[2];
+  for (int c = 0; c < 2; ++c) {
+    for (int i = 0; i < 400; ++i) {
+      const std::string f =
+          JoinFrame(std::string(1 + i % 37, 'a' + c) + std::to_string(i));
+      bytes[c] += f;
+      want[c].push_back(f.substr(wire::kHeaderSize));
+    }
+  }
+  for (int c = 0; c < 2; ++c) {
+    asio::write(clients[c], asio::buffer(bytes[c].data(), 7001));
+  }
+  RunUntil([&] {
+    return conns[0]->input_buffer_bytes() > 0 &&
+           conns[1]->input_buffer_bytes() > 0;
+  });
+  for (int c = 0; c < 2; ++c) {
+    asio::write(clients[c], asio::buffer(bytes[c].substr(7001)));
+  }
+  RunUntil([&] {
+    return recs[0].frames.size() == 400 && recs[1].frames.size() == 400;
+  });
+  EXPECT_EQ(recs[0].frames, want[0]);
+  EXPECT_EQ(recs[1].frames, want[1]);
+  // Everything consumed: neither keeps an input buffer while idle.
+  EXPECT_EQ(conns[0]->input_buffer_bytes(), 0u);
+  EXPECT_EQ(conns[1]->input_buffer_bytes(), 0u);
+  for (auto& c : conns) c->Close(CloseReason::kShutdown, "test over");
+  RunUntil([&] { return recs[0].closes == 1 && recs[1].closes == 1; });
+}
+
+TEST_F(ConnectionTest, IdleConnectionHoldsNoInputBuffer) {
+  Open({});
+  EXPECT_EQ(conn_->input_buffer_bytes(), 0u);
+  const std::string f = JoinFrame("group");
+  asio::write(client_, asio::buffer(f));
+  RunUntil([&] { return rec_.frames.size() == 1; });
+  EXPECT_EQ(conn_->input_buffer_bytes(), 0u);
+  // Half a frame is kept (and only then is there a buffer) ...
+  asio::write(client_, asio::buffer(f.data(), 5));
+  RunUntil([&] { return conn_->input_buffer_bytes() > 0; });
+  EXPECT_EQ(rec_.frames.size(), 1u);
+  // ... until the frame is complete.
+  asio::write(client_, asio::buffer(f.substr(5)));
+  RunUntil([&] { return rec_.frames.size() == 2; });
+  EXPECT_EQ(rec_.frames[1], f.substr(wire::kHeaderSize));
+  EXPECT_EQ(conn_->input_buffer_bytes(), 0u);
+}
+
+// CloseAfterFlush: the final frame arrives, then the connection discards
+// input until the other side's FIN and closes at once (not after
+// kCloseLinger); after that nothing holds the connection.
+TEST_F(ConnectionTest, CloseAfterFlushDrainsUntilTheOtherSideCloses) {
+  Open({});
+  auto last = std::make_shared<std::string>(JoinFrame("last"));
+  conn_->CloseAfterFlush(CloseReason::kShutdown, "test", last);
+  std::weak_ptr<Connection> weak = conn_;
+  RunUntil([&] { return rec_.closes == 1; });
+  conn_.reset();
+  // Input sent after the close is read and discarded, not answered with a
+  // reset that could destroy `last`.
+  asio::write(client_, asio::buffer(JoinFrame("ignored")));
+  std::string got;
+  RunUntil([&] {
+    got += ClientRead();
+    return got.size() >= last->size();
+  });
+  EXPECT_EQ(got, *last);
+  const auto t0 = std::chrono::steady_clock::now();
+  client_.shutdown(asio::ip::tcp::socket::shutdown_send);
+  RunUntil([&] { return weak.expired(); });
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, kCloseLinger / 2);
+  EXPECT_TRUE(rec_.frames.empty());
 }
 
 TEST_F(ConnectionTest, OversizedSendIsSkipped) {

@@ -7,6 +7,7 @@ namespace msgc::server {
 
 void GroupTable::AddSession(std::string_view name, std::string_view node,
                             MemberId sid) {
+  ++version_;
   SessionEntry& e = sessions_[std::string(name)];
   e.node = std::string(node);
   e.sid = sid;
@@ -19,6 +20,7 @@ const SessionEntry* GroupTable::FindSession(std::string_view name) const {
 
 std::optional<ViewChange> GroupTable::Join(std::string_view group,
                                            GroupMember m) {
+  ++version_;
   auto [it, inserted] = groups_.try_emplace(std::string(group));
   Group& g = it->second;
   if (!inserted) {
@@ -59,6 +61,7 @@ std::vector<ViewChange> GroupTable::RemoveSession(std::string_view name,
   std::vector<ViewChange> changes;
   auto si = sessions_.find(name);
   if (si == sessions_.end()) return changes;
+  ++version_;
   // Copy: RemoveFrom edits the session's group list.
   const std::vector<std::string> groups = si->second.groups;
   const std::string key = si->first;  // `name` may point into the entry
@@ -73,6 +76,7 @@ std::vector<ViewChange> GroupTable::RemoveSession(std::string_view name,
 
 ViewChange GroupTable::RemoveFrom(StringMap<Group>::iterator it,
                                   std::string_view name, wire::Cause cause) {
+  ++version_;
   Group& g = it->second;
   auto m =
       std::find_if(g.members.begin(), g.members.end(),
@@ -126,6 +130,7 @@ std::map<std::string, std::vector<GroupMember>> GroupTable::Snapshot() const {
 }
 
 void GroupTable::Clear() {
+  ++version_;
   groups_.clear();
   sessions_.clear();
 }

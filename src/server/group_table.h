@@ -151,6 +151,10 @@ class GroupTable {
   uint64_t epoch() const { return epoch_; }
   // seq of the most recent view change of any group.
   uint64_t last_seq() const { return seq_; }
+  // Changes whenever a session or a membership is added or removed: a
+  // result derived from the table (the server's cached message routes) is
+  // current while this is unchanged.
+  uint64_t version() const { return version_; }
 
  private:
   struct Group {
@@ -166,6 +170,7 @@ class GroupTable {
 
   uint64_t epoch_;
   uint64_t seq_ = 0;
+  uint64_t version_ = 0;
   StringMap<Group> groups_;
   StringMap<SessionEntry> sessions_;
 };

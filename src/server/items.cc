@@ -10,12 +10,15 @@ namespace msgc::server {
 namespace {
 
 using wire::BodyReader;
+using wire::GetU64;
 using wire::PutBlob32;
 using wire::PutStr16;
 using wire::PutU16;
 using wire::PutU32;
 using wire::PutU64;
 using wire::PutU8;
+using wire::StoreLE;
+using wire::StoreU8;
 
 // Largest string an item may carry in a str16 (names, groups, origins).
 constexpr size_t kMaxStr16 = 0xffff;
@@ -69,12 +72,21 @@ Status DecodeMemberItem(ItemKind kind, std::span<const uint8_t> body,
 }
 
 void EncodeMessagePrefix(uint64_t sender_sid, uint8_t flags, std::string* out) {
-  PutU64(out, sender_sid);
-  PutU8(out, flags);
+  // One per message: sized once, then stored.
+  const size_t start = out->size();
+  out->resize(start + kMessagePrefixSize);
+  StoreU8(StoreLE(out->data() + start, sender_sid, 8), flags);
 }
 
 Status DecodeMessageItem(std::span<const uint8_t> body, MessageItem* out) {
-  BodyReader r(body);
+  if (body.size() >= kMessagePrefixSize) [[likely]] {
+    // Cannot fail: the DELIVER frame is whatever follows.
+    out->sender_sid = GetU64(body.data());
+    out->flags = body[8];
+    out->deliver_frame = body.subspan(kMessagePrefixSize);
+    return Status::OK();
+  }
+  BodyReader r(body);  // says what is missing
   if (r.U64("sender_sid", &out->sender_sid) && r.U8("flags", &out->flags)) {
     out->deliver_frame = r.Rest();
   }

@@ -301,6 +301,7 @@ void Server::Shutdown() {
   if (mesh_ != nullptr) mesh_->Stop();
   submit_timer_.cancel();
   pending_submits_.clear();
+  FlushFanout();  // what was delivered goes out before the ERROR
   for (auto& [id, session] : sessions_) {
     session->conn->CloseWithError(net::CloseReason::kShutdown,
                                   ErrorCode::kShuttingDown,
@@ -328,6 +329,9 @@ void Server::OnAccept(asio::ip::tcp::socket socket) {
 void Server::OnClose(net::Connection& conn) {
   auto it = sessions_.find(conn.id());
   if (it == sessions_.end()) return;
+  // The batch and the route may point at this session.
+  FlushFanout();
+  ++sessions_version_;
   Session& s = *it->second;
   if (s.state == Session::State::kActive) {
     MSGC_LOG_INFO("client {} disconnected ({}: {})", s.private_name,
@@ -379,6 +383,7 @@ void Server::OnFrame(net::Connection& conn, const wire::Frame& frame) {
       }
       return;
     case FrameType::kGoodbye:
+      FlushFanout();  // messages delivered before the GOODBYE still go out
       conn.CloseAfterFlush(net::CloseReason::kGoodbye, "client said goodbye");
       return;
     default:
@@ -462,6 +467,7 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
   }
 
   s.state = Session::State::kActive;
+  ++sessions_version_;  // a private name to route to
   s.name = std::move(name);
   s.private_name = std::move(private_name);
   s.conn->set_name(s.private_name);
@@ -497,6 +503,7 @@ void Server::HandOverToMesh(Session& s, const wire::Hello& hello) {
   // Accepted with the client options; a peer link carries ITEM frames that
   // are larger than the largest SEND by the item headers.
   conn->SetOptions(mesh_options_.link);
+  ++sessions_version_;
   sessions_.erase(s.id);
   mesh_->AdoptInbound(conn, hello, remote);
 }
@@ -594,6 +601,11 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
   if (!any) return;
   // One encoding of the DELIVER frame, carried by the item to every server.
   std::string body;
+  if (!spare_bodies_.empty()) {  // capacity kept, no allocation
+    body = std::move(spare_bodies_.back());
+    spare_bodies_.pop_back();
+    body.clear();
+  }
   body.reserve(kMessagePrefixSize +
                wire::DeliverFrameSize(s.private_name, send.groups.raw().size(),
                                       send.data));
@@ -612,6 +624,7 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
     // Never drop silently: the client learns why and reconnects later.
     MSGC_LOG_WARN("{}: closing: server submit backlog over {} items",
                   s.private_name, conn_options_.max_backlog);
+    FlushFanout();
     s.conn->CloseWithError(
         net::CloseReason::kSlowConsumer, ErrorCode::kSlowConsumer,
         "server backlog full (configuration change in progress)",
@@ -624,6 +637,7 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
 void Server::SendError(Session& s, ErrorCode code, FrameType request,
                        uint64_t ref, std::string_view subject,
                        std::string_view text) {
+  FlushFanout();  // keeps the order of what this session is sent
   s.conn->Send(
       EncodeErrorFrame(code, /*fatal=*/false, request, ref, subject, text));
 }
@@ -631,6 +645,7 @@ void Server::SendError(Session& s, ErrorCode code, FrameType request,
 void Server::Fail(Session& s, net::CloseReason reason, ErrorCode code,
                   FrameType request, std::string text) {
   auto frame = EncodeErrorFrame(code, /*fatal=*/true, request, 0, "", text);
+  FlushFanout();
   s.conn->CloseAfterFlush(
       reason, fmt::format("{}: {}", wire::ErrorCodeName(code), text),
       std::move(frame));
@@ -647,6 +662,7 @@ Session* Server::LocalSession(const GroupMember& m) const {
 
 void Server::Publish(const ViewChange& change, uint8_t flags,
                      const std::set<std::string>* skip) {
+  FlushFanout();  // messages delivered before the view change come first
   const std::vector<wire::Member> changed = ToWire(change.changed);
   if (!change.members.empty()) {
     const std::vector<wire::Member> members = ToWire(change.members);
@@ -681,7 +697,7 @@ void Server::Publish(const ViewChange& change, uint8_t flags,
 
 // ---- Submitting ----
 
-bool Server::SubmitItem(ItemKind kind, std::string body,
+bool Server::SubmitItem(ItemKind kind, std::string&& body,
                         wire::Service service) {
   // After Stop the mesh takes nothing; the peers learn from our BYE.
   if (shutting_down_ || mesh_ == nullptr) return true;
@@ -776,6 +792,19 @@ void Server::SelectBodies(const mesh::Item& item,
     std::fill(need.begin(), need.end(), uint8_t{1});
     return;
   }
+  // A stream of messages to the same destinations needs the same servers
+  // until the table or the configuration changes.
+  BodyRouteCache& c = body_route_;
+  const std::string_view raw(
+      reinterpret_cast<const char*>(d.groups.raw().data()),
+      d.groups.raw().size());
+  if (c.valid && c.table_version == groups_.version() &&
+      c.count == d.groups.size() && c.destinations == raw &&
+      std::equal(members.begin(), members.end(), c.members.begin(),
+                 c.members.end())) {
+    std::copy(c.need.begin(), c.need.end(), need.begin());
+    return;
+  }
   for (std::string_view dest : d.groups) {
     if (!dest.empty() && dest.front() == '#') {
       // A private name "#name#node" lives on its node, whether or not its
@@ -793,6 +822,12 @@ void Server::SelectBodies(const mesh::Item& item,
       }
     }
   }
+  c.valid = true;
+  c.table_version = groups_.version();
+  c.count = d.groups.size();
+  c.destinations.assign(raw);
+  c.members.assign(members.begin(), members.end());
+  c.need.assign(need.begin(), need.end());
 }
 
 void Server::OnDeliver(const mesh::Item& item) {
@@ -899,17 +934,89 @@ void Server::ApplyMessage(std::string_view origin,
     MSGC_LOG_ERROR("item from {}: {}", origin, st.message());
     return;
   }
-  const bool from_here = origin == identity_.node;
-  const bool self_discard = (mi.flags & kMessageSelfDiscard) != 0;
+  // The item's buffer, when the mesh gives it up, is kept for the next
+  // SEND's item (once the frame was copied out of it, or not needed).
+  auto recycle = [&] {
+    if (owned != nullptr && spare_bodies_.size() < kMaxSpareBodies &&
+        owned->capacity() <= kMaxSpareBodyCapacity) {
+      spare_bodies_.push_back(std::move(*owned));
+    }
+  };
+  Route(d.groups);
+  const bool self_discard =
+      (mi.flags & kMessageSelfDiscard) != 0 && origin == identity_.node;
+  const MemberId excluded = self_discard ? mi.sender_sid : 0;
+  const size_t size = mi.deliver_frame.size();
+  const bool alone = size > kMaxFanoutBatchBytes / 2;
+  if (fanout_.frames != nullptr &&
+      (alone || fanout_.route_id != route_.id || fanout_.excluded != excluded ||
+       fanout_.frames->size() + size > kMaxFanoutBatchBytes)) {
+    FlushFanout();  // a different set of recipients, or full
+  }
+  if (fanout_.frames == nullptr) {
+    fanout_.to.clear();
+    for (Session* r : route_.sessions) {
+      if (r->id != excluded) fanout_.to.push_back(r);
+    }
+    if (fanout_.to.empty()) {
+      recycle();
+      return;
+    }
+    if (alone) {
+      // Too large to share a buffer with others: queued alone, in the
+      // item's own buffer when the mesh gives it up (the DELIVER frame is
+      // its tail), else a copy (the body is only valid during the call).
+      net::Connection::FramePtr frame;
+      if (owned != nullptr && owned->size() == body.size()) {
+        owned->erase(0, owned->size() - size);
+        frame = std::make_shared<const std::string>(std::move(*owned));
+      } else {
+        frame = std::make_shared<const std::string>(
+            reinterpret_cast<const char*>(mi.deliver_frame.data()), size);
+      }
+      for (Session* r : fanout_.to) r->conn->Send(frame);
+      return;
+    }
+    fanout_.frames = std::make_shared<std::string>();
+    fanout_.frames->reserve(
+        std::clamp<size_t>(fanout_.last_bytes, size, kMaxFanoutBatchBytes));
+    fanout_.messages = 0;
+    fanout_.route_id = route_.id;
+    fanout_.excluded = excluded;
+    if (!fanout_.flush_posted) {
+      fanout_.flush_posted = true;
+      PostFanoutFlush();
+    }
+  }
+  fanout_.frames->append(reinterpret_cast<const char*>(mi.deliver_frame.data()),
+                         size);
+  ++fanout_.messages;
+  recycle();
+}
+
+void Server::Route(const wire::NameList& destinations) {
+  const std::string_view raw(
+      reinterpret_cast<const char*>(destinations.raw().data()),
+      destinations.raw().size());
+  if (route_.valid && route_.table_version == groups_.version() &&
+      route_.sessions_version == sessions_version_ &&
+      route_.count == destinations.size() && route_.destinations == raw) {
+    return;
+  }
+  route_.destinations.assign(raw);
+  route_.count = destinations.size();
+  route_.table_version = groups_.version();
+  route_.sessions_version = sessions_version_;
+  route_.valid = true;
+  ++route_.id;
+  route_.sessions.clear();
   const uint64_t mark = ++delivery_mark_;
-  recipients_.clear();
   auto add = [&](Session* r) {
     if (r == nullptr || r->delivery_mark == mark) return;
     r->delivery_mark = mark;  // already reached by another destination
-    if (self_discard && from_here && r->id == mi.sender_sid) return;
-    recipients_.push_back(r);
+    route_.sessions.push_back(r);
   };
-  for (std::string_view dest : d.groups) {
+  for (std::string_view dest : destinations) {
     if (!dest.empty() && dest.front() == '#') {
       const SessionEntry* e = groups_.FindSession(dest);
       if (e != nullptr && e->node == identity_.node) {
@@ -922,20 +1029,34 @@ void Server::ApplyMessage(std::string_view origin,
       for (const GroupMember& m : *members) add(LocalSession(m));
     }
   }
-  if (recipients_.empty()) return;
-  // One frame shared by every recipient's output queue: the item's own
-  // buffer when the mesh gives it up (the DELIVER frame is its tail), else
-  // a copy (the body is only valid during the call).
-  net::Connection::FramePtr shared;
-  if (owned != nullptr && owned->size() == body.size()) {
-    owned->erase(0, owned->size() - mi.deliver_frame.size());
-    shared = std::make_shared<const std::string>(std::move(*owned));
-  } else {
-    shared = std::make_shared<const std::string>(
-        reinterpret_cast<const char*>(mi.deliver_frame.data()),
-        mi.deliver_frame.size());
-  }
-  for (Session* r : recipients_) r->conn->Send(shared);
+}
+
+void Server::PostFanoutFlush() {
+  // Runs after the handlers already queued: the rest of this delivery run,
+  // and the reads that feed the next one. While the batch keeps growing
+  // from one such turn to the next (a stream), it waits for the next turn,
+  // so that a recipient gets one large write instead of one per turn; a
+  // turn without new messages (or a full batch) sends it.
+  asio::post(io_, [this] {
+    if (fanout_.frames != nullptr &&
+        fanout_.messages > fanout_.messages_at_check) {
+      fanout_.messages_at_check = fanout_.messages;
+      PostFanoutFlush();
+      return;
+    }
+    fanout_.flush_posted = false;
+    FlushFanout();
+  });
+}
+
+void Server::FlushFanout() {
+  if (fanout_.frames == nullptr) return;
+  fanout_.last_bytes = fanout_.frames->size();
+  fanout_.messages_at_check = 0;
+  net::Connection::FramePtr frames = std::move(fanout_.frames);
+  fanout_.frames = nullptr;
+  for (Session* r : fanout_.to) r->conn->Send(frames, fanout_.messages);
+  fanout_.to.clear();
 }
 
 void Server::OnTransitional(const mesh::Configuration& old_conf,

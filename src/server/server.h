@@ -27,11 +27,18 @@
 // applied.
 //
 // Routing: a SEND becomes a MESSAGE item whose body holds the DELIVER frame
-// encoded once by the sender's server. At delivery each server copies it
-// once into a shared immutable buffer queued on every local recipient's
-// connection (each member of the union of the destinations once). The
-// agreed order is per-sender FIFO, so delivery is FIFO per sender across
-// groups and servers. MEMBERSHIP frames are encoded once per view change.
+// encoded once by the sender's server. At delivery each server picks its
+// local recipients (each member of the union of the destinations once; the
+// list is cached per destination list until the table or the sessions
+// change) and appends the frame to the loop turn's fan-out batch: one
+// shared immutable buffer of whole DELIVER frames for consecutive messages
+// with the same recipients, queued once on each recipient's connection
+// when the turn ends (a posted handler), when it is full, or before any
+// other frame goes to a session. So a stream of small messages costs one
+// buffer and one queue entry per batch, not per message, and no copy per
+// recipient. The agreed order is per-sender FIFO, so delivery is FIFO per
+// sender across groups and servers. MEMBERSHIP frames are encoded once per
+// view change.
 //
 // Flow control: a recipient whose queue passes max_backlog is closed (slow
 // consumer) by its Connection; its groups then see a `disconnect` event.
@@ -82,6 +89,10 @@ namespace msgc::server {
 // max_message_size plus this.
 inline constexpr uint64_t kMaxSendOverhead =
     1 + 8 + 2 + wire::kMaxGroupsPerSend * (2 + wire::kMaxGroupLen) + 4;
+
+// Largest fan-out batch (see the class comment): about one gather write's
+// worth. A DELIVER frame above half of it is queued on its own.
+inline constexpr size_t kMaxFanoutBatchBytes = 64 * 1024;
 
 struct ServerIdentity {
   std::string node;          // this server's node name (its key in peers)
@@ -186,7 +197,7 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // Orders `body` through the mesh (or the local queue while the mesh
   // refuses). Returns false if the local queue is over max_backlog: the
   // caller pushes back on its client.
-  bool SubmitItem(ItemKind kind, std::string body,
+  bool SubmitItem(ItemKind kind, std::string&& body,
                   wire::Service service = wire::Service::kAgreed);
   void DrainSubmits();
   // Applies one delivered item to the table and the local sessions.
@@ -195,6 +206,15 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // `owned`: the string holding `body`, which may be taken (mesh::Item).
   void ApplyMessage(std::string_view origin, std::span<const uint8_t> body,
                     std::string* owned = nullptr);
+  // Makes route_ the local recipients of `destinations` (a DELIVER's
+  // destination list), unless it already is and is still current.
+  void Route(const wire::NameList& destinations);
+  // Queues the fan-out batch on its recipients. Called at the end of the
+  // loop turn, and before anything else is sent to a session or a session
+  // goes away, so that every connection sees its frames in order.
+  void FlushFanout();
+  // Posts the end-of-turn flush of the fan-out batch.
+  void PostFanoutFlush();
   // All STATEs of the configuration are in (or, with `partial`, the
   // configuration ends before): rebuild, announce, replay the buffer.
   void FinishSync();
@@ -246,7 +266,52 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   MemberId next_id_ = 0;
   uint64_t next_anonymous_ = 0;
   uint64_t delivery_mark_ = 0;
-  std::vector<Session*> recipients_;  // scratch for ApplyMessage
+  // Bumped when a session is activated or erased (route_ holds pointers).
+  uint64_t sessions_version_ = 0;
+
+  // The local recipients of the last destination list routed, valid while
+  // groups_.version() and sessions_version_ are as recorded.
+  struct RouteCache {
+    std::string destinations;  // wire::NameList::raw() of the DELIVER
+    uint16_t count = 0;        // and its count
+    uint64_t table_version = 0;
+    uint64_t sessions_version = 0;
+    bool valid = false;
+    uint64_t id = 0;  // bumped when recomputed: identifies the route
+    std::vector<Session*> sessions;
+  };
+  RouteCache route_;
+  // SelectBodies' answer for the last destination list, valid while
+  // groups_.version() and the configuration's members are as recorded.
+  struct BodyRouteCache {
+    std::string destinations;  // wire::NameList::raw()
+    uint16_t count = 0;
+    uint64_t table_version = 0;
+    std::vector<std::string> members;
+    std::vector<uint8_t> need;
+    bool valid = false;
+  };
+  BodyRouteCache body_route_;
+
+  // The fan-out batch of this loop turn (see the class comment).
+  struct FanoutBatch {
+    std::shared_ptr<std::string> frames;  // null: no batch open
+    uint32_t messages = 0;
+    uint64_t route_id = 0;     // route_.id the recipients came from
+    MemberId excluded = 0;     // self-discarding sender left out (0: none)
+    std::vector<Session*> to;  // the recipients
+    size_t last_bytes = 0;     // size of the previous batch, to reserve
+    bool flush_posted = false;
+    uint32_t messages_at_check = 0;  // `messages` when the flush last ran
+  };
+  FanoutBatch fanout_;
+  // Buffers of delivered MESSAGE items that the mesh gave up (a
+  // configuration of one server), reused for the next SENDs' items: a
+  // steady stream then allocates nothing per message. Bounded in number
+  // and size.
+  std::vector<std::string> spare_bodies_;
+  static constexpr size_t kMaxSpareBodies = 64;
+  static constexpr size_t kMaxSpareBodyCapacity = 4096;
 
   // Submissions waiting for the mesh, in order; retried by submit_timer_.
   std::deque<PendingSubmit> pending_submits_;

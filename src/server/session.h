@@ -42,9 +42,9 @@ struct Session {
   asio::ip::tcp::endpoint remote_endpoint;  // checked by the mesh for peers
   // Groups joined or being joined (JOIN submitted), minus those being left.
   std::set<std::string, std::less<>> groups;
-  // Fan-out de-duplication: the number of the last SEND this session was
-  // picked as a recipient of, so a message to several groups reaches it once
-  // without building a set per message.
+  // Fan-out de-duplication: the number of the last route (Server::Route)
+  // this session was picked as a recipient of, so a message to several
+  // groups reaches it once without building a set.
   uint64_t delivery_mark = 0;
 };
 

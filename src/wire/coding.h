@@ -14,9 +14,11 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,9 +54,30 @@ inline void PutBlob32(std::string* out, std::string_view s) {
   out->append(s);
 }
 
+// Stores into memory already sized for them (one resize per frame instead
+// of one append per field); each returns the position after the field.
+inline char* StoreLE(char* p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) {
+    p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+  return p + bytes;
+}
+inline char* StoreU8(char* p, uint8_t v) { return StoreLE(p, v, 1); }
+inline char* StoreU16(char* p, uint16_t v) { return StoreLE(p, v, 2); }
+inline char* StoreU32(char* p, uint32_t v) { return StoreLE(p, v, 4); }
+inline char* StoreBytes(char* p, std::string_view s) {
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
 inline uint64_t GetLE(const uint8_t* p, int bytes) {
   uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  if constexpr (std::endian::native == std::endian::little) {
+    // One unaligned load where the byte loop is not recognised as one.
+    std::memcpy(&v, p, static_cast<size_t>(bytes));
+  } else {
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+  }
   return v;
 }
 inline uint16_t GetU16(const uint8_t* p) {
@@ -105,9 +128,10 @@ class BodyReader {
   // True if `n` entries of at least `min_size` bytes each can still follow:
   // a count larger than the body allows is rejected before any allocation.
   bool Fits(const char* field, size_t n, size_t min_size) {
-    if (failed()) return false;
-    if (min_size != 0 && n > left_ / min_size) {
-      return Fail(fmt::format("{} truncated", field));
+    if (failed_) return false;
+    if (min_size != 0 && n > left_ / min_size) [[unlikely]] {
+      FailTruncated(field);
+      return false;
     }
     return true;
   }
@@ -121,10 +145,13 @@ class BodyReader {
   }
 
   const uint8_t* position() const { return p_; }
-  bool failed() const { return !error_.empty(); }
+  bool failed() const { return failed_; }
   // Records `message` as the failure (unless one is recorded); returns false.
   bool Fail(std::string message) {
-    if (error_.empty()) error_ = std::move(message);
+    if (!failed_) {
+      failed_ = true;
+      error_ = std::move(message);
+    }
     return false;
   }
 
@@ -133,12 +160,16 @@ class BodyReader {
   // on failure, so the success path formats nothing.
   template <typename ContextFn>
   Status Done(ContextFn context) {
-    if (!failed() && left_ != 0) Fail(fmt::format("{} trailing bytes", left_));
-    if (!failed()) return Status::OK();
+    if (!failed_ && left_ == 0) [[likely]] {
+      return Status::OK();
+    }
+    if (!failed_) Fail(fmt::format("{} trailing bytes", left_));
     return Status::ProtocolError(fmt::format("{}: {}", context(), error_));
   }
 
  private:
+  // The read functions are on every message's path: they stay small enough
+  // to inline, and the failure paths (which format) are out of line.
   template <typename T>
   bool Int(const char* field, int n, T* v) {
     if (!Need(field, n)) return false;
@@ -148,9 +179,9 @@ class BodyReader {
   }
   bool Bytes(const char* field, size_t len, size_t max_len,
              std::string_view* v) {
-    if (len > max_len) {
-      return Fail(
-          fmt::format("{} is {} bytes, more than {}", field, len, max_len));
+    if (len > max_len) [[unlikely]] {
+      FailTooLong(field, len, max_len);
+      return false;
     }
     if (!Need(field, len)) return false;
     *v = std::string_view(reinterpret_cast<const char*>(p_), len);
@@ -158,26 +189,42 @@ class BodyReader {
     return true;
   }
   bool CheckCount(const char* field, size_t c, size_t max, size_t* n) {
-    if (c > max) {
-      return Fail(
-          fmt::format("{} has {} entries, more than {}", field, c, max));
+    if (c > max) [[unlikely]] {
+      FailTooMany(field, c, max);
+      return false;
     }
     *n = c;
     return true;
   }
   bool Need(const char* field, size_t n) {
-    if (failed()) return false;
-    if (left_ < n) return Fail(fmt::format("{} truncated", field));
+    if (failed_ || left_ < n) [[unlikely]] {
+      if (!failed_) FailTruncated(field);
+      return false;
+    }
     return true;
   }
   void Skip(size_t n) {
     p_ += n;
     left_ -= n;
   }
+  // Out of line and void, so that the callers' `return false` stays
+  // visible to the compiler.
+  [[gnu::cold, gnu::noinline]] void FailTruncated(const char* field) {
+    Fail(fmt::format("{} truncated", field));
+  }
+  [[gnu::cold, gnu::noinline]] void FailTooLong(const char* field, size_t len,
+                                                size_t max_len) {
+    Fail(fmt::format("{} is {} bytes, more than {}", field, len, max_len));
+  }
+  [[gnu::cold, gnu::noinline]] void FailTooMany(const char* field, size_t c,
+                                                size_t max) {
+    Fail(fmt::format("{} has {} entries, more than {}", field, c, max));
+  }
 
   const uint8_t* p_;
   size_t left_;
-  std::string error_;
+  bool failed_ = false;
+  std::string error_;  // the first failure, once failed_
 };
 
 }  // namespace msgc::wire

@@ -309,9 +309,19 @@ Status DecodeMembership(const Frame& f, Membership* out);
 // kNoop and kGoodbye must have empty bodies.
 Status DecodeEmpty(const Frame& f);
 
-// FrameDecoder splits a byte stream into frames. It owns its input buffer;
-// callers read from the socket straight into PrepareAppend() and then call
-// Next() until it returns kNeedMore.
+// FrameDecoder splits a byte stream into frames. Input comes in one of two
+// ways:
+//  - copied into the decoder's own buffer: PrepareAppend()/CommitAppend()
+//    (read straight into it) or Append();
+//  - lent with SetInput(): Next() returns the frames that lie wholly in the
+//    lent bytes in place, without copying them, and copies into its own
+//    buffer only what must outlive the lent bytes: the start of a frame that
+//    the lent bytes end in (when Next() returns kNeedMore), or everything
+//    not yet returned (KeepInput()). A frame begun in earlier input is
+//    completed from the lent bytes by copying just the bytes it lacks. This
+//    lets many connections share one read buffer and hold none while idle
+//    (net::Connection).
+// Then the caller calls Next() until it returns kNeedMore.
 //
 // Frames whose body is larger than `max_body` are not buffered: Next()
 // returns kTooLarge once with the header, then silently discards the body as
@@ -339,23 +349,52 @@ class FrameDecoder {
   void Append(std::span<const uint8_t> bytes);
   void Append(std::string_view bytes);
 
-  // kFrame: *frame is valid until the next call of any non-const method.
+  // Lends `bytes` (the stream's next bytes, after everything given before)
+  // to the decoder. They must stay valid and unchanged until Next() returns
+  // kNeedMore (which means they are used up; a trailing partial frame has
+  // been copied) or KeepInput() / DropInput() is called. No other input
+  // may be added meanwhile.
+  void SetInput(std::span<const uint8_t> bytes);
+  // Copies the lent bytes not yet returned as frames into the own buffer
+  // and forgets the lent bytes (which the caller may then reuse).
+  void KeepInput();
+  // Forgets the lent bytes without keeping the rest (the stream ends).
+  void DropInput();
+
+  // kFrame: *frame is valid until the next call of any non-const method
+  // (and, when it lies in lent bytes, while those are).
   // kTooLarge: *frame has the header and an empty body.
   // kError: error() says why.
   Result Next(Frame* frame);
 
   const std::string& error() const { return error_; }
-  // Bytes buffered and not yet returned as frames.
-  size_t buffered() const { return end_ - begin_; }
-  // Bytes of the buffer's allocation (for memory accounting).
+  // Bytes buffered (own and lent) and not yet returned as frames.
+  size_t buffered() const {
+    return (end_ - begin_) + (input_.size() - input_pos_);
+  }
+  // Bytes of the own buffer's allocation (for memory accounting).
   size_t capacity() const { return buf_.size(); }
-  // Drops the buffer's allocation if it is idle and large.
+  // Frees the own buffer's allocation when it holds nothing: with lent
+  // input the own buffer only holds partial frames, so an idle stream then
+  // costs no buffer memory.
   void ShrinkIfIdle();
 
  private:
+  // PrepareAppend without the check that no input is lent.
+  std::span<uint8_t> Reserve(size_t min_size);
+  // Copies `bytes` to the end of the own buffer.
+  void CopyIn(std::span<const uint8_t> bytes);
+  // Decodes one frame from base[*pos, end), advancing *pos.
+  Result Decode(const uint8_t* base, size_t end, size_t* pos, Frame* frame);
+  // Copies from the lent input into the own buffer the bytes that the frame
+  // begun there still lacks (its header, then its body if within limits).
+  void TopUp();
+
   std::vector<uint8_t> buf_;
-  size_t begin_ = 0;   // first unconsumed byte
-  size_t end_ = 0;     // one past the last valid byte
+  size_t begin_ = 0;                // first unconsumed byte
+  size_t end_ = 0;                  // one past the last valid byte
+  std::span<const uint8_t> input_;  // lent by SetInput()
+  size_t input_pos_ = 0;            // first unconsumed byte of input_
   uint64_t skip_ = 0;  // body bytes of an oversized frame still to discard
   uint32_t max_body_;
   bool failed_ = false;

@@ -367,6 +367,117 @@ TEST(FrameDecoder, LargeFrameReassembledFromManyReads) {
   EXPECT_EQ(s.data, payload);
 }
 
+// Lent input (SetInput): the decoder must return exactly what copied input
+// gives, at every chunk size, although the lent buffer is overwritten after
+// every use (as the connections' shared read buffer is) and the caller
+// sometimes stops early and keeps the rest (a connection yielding after
+// messages_per_iter frames).
+TEST(FrameDecoder, LentInputMatchesCopiedInputAtEveryChunkSize) {
+  std::vector<std::string_view> groups = {"g"};
+  std::string stream;
+  EncodeNoop(&stream);
+  EncodeSend(Service::kFifo, 0, 5, groups, std::string(100, 'x'), &stream);
+  EncodeJoin(Join{"group-one", "cap"}, &stream);
+  EncodeSend(Service::kAgreed, 0, 6, groups, std::string(20, 'y'), &stream);
+  EncodeNoop(&stream);
+  EncodeLeave(Leave{"group-one"}, &stream);
+  EncodeSend(Service::kFifo, 0, 7, groups, std::string(15, 'z'), &stream);
+  const Decoded want = DecodeAll(stream, 0, 50);
+  ASSERT_FALSE(want.error);
+  ASSERT_EQ(want.too_large, 1);
+  ASSERT_EQ(want.frames.size(), 6u);
+  for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
+    for (int stop_after : {0, 1, 2}) {
+      FrameDecoder dec(50);
+      Decoded got;
+      std::vector<uint8_t> lent(chunk);
+      for (size_t pos = 0; pos < stream.size(); pos += chunk) {
+        const size_t n = std::min(chunk, stream.size() - pos);
+        std::memcpy(lent.data(), stream.data() + pos, n);
+        dec.SetInput(std::span<const uint8_t>(lent.data(), n));
+        Frame f;
+        int handled = 0;
+        for (;;) {
+          if (stop_after > 0 && handled == stop_after) {
+            dec.KeepInput();
+            handled = 0;  // go on from the kept bytes, as a posted turn does
+          }
+          auto r = dec.Next(&f);
+          if (r == FrameDecoder::Result::kNeedMore) break;
+          ASSERT_NE(r, FrameDecoder::Result::kError) << dec.error();
+          ++handled;
+          if (r == FrameDecoder::Result::kTooLarge) {
+            ++got.too_large;
+            continue;
+          }
+          got.frames.emplace_back(
+              f.header,
+              std::string(reinterpret_cast<const char*>(f.body.data()),
+                          f.body.size()));
+        }
+        std::fill(lent.begin(), lent.end(), 0xee);
+      }
+      ASSERT_EQ(got.too_large, 1) << chunk << " " << stop_after;
+      ASSERT_EQ(got.frames.size(), want.frames.size())
+          << chunk << " " << stop_after;
+      for (size_t i = 0; i < want.frames.size(); ++i) {
+        EXPECT_EQ(got.frames[i].first.type, want.frames[i].first.type);
+        EXPECT_EQ(got.frames[i].second, want.frames[i].second)
+            << chunk << " " << stop_after << " frame " << i;
+      }
+      EXPECT_EQ(dec.buffered(), 0u);
+    }
+  }
+}
+
+// Whole frames in lent input are returned in place and cost no own buffer;
+// only a trailing partial frame is copied, and that buffer is freed once the
+// frame is complete.
+TEST(FrameDecoder, LentInputCopiesOnlyAPartialFrame) {
+  std::string stream;
+  EncodeJoin(Join{"a", ""}, &stream);
+  EncodeJoin(Join{"b", ""}, &stream);
+  const size_t one = stream.size() / 2;
+  FrameDecoder dec(kMax);
+  auto bytes = [](const std::string& s, size_t from, size_t n) {
+    return std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(s.data()) + from, n);
+  };
+  Frame f;
+  dec.SetInput(bytes(stream, 0, stream.size()));
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kFrame);
+  EXPECT_EQ(reinterpret_cast<const char*>(f.body.data()),
+            stream.data() + kHeaderSize);
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kFrame);
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kNeedMore);
+  EXPECT_EQ(dec.capacity(), 0u);
+
+  // One and a half frames: the half is copied.
+  dec.SetInput(bytes(stream, 0, one + 3));
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kFrame);
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kNeedMore);
+  EXPECT_EQ(dec.buffered(), 3u);
+  EXPECT_GT(dec.capacity(), 0u);
+  // The rest of it and one more whole frame: the first comes from the own
+  // buffer, the second in place.
+  std::string more = stream.substr(one + 3);
+  EncodeJoin(Join{"c", ""}, &more);
+  dec.SetInput(bytes(more, 0, more.size()));
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kFrame);
+  Join j;
+  ASSERT_TRUE(DecodeJoin(f, &j).ok());
+  EXPECT_EQ(j.group, "b");
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kFrame);
+  EXPECT_EQ(reinterpret_cast<const char*>(f.body.data()),
+            more.data() + (one - 3) + kHeaderSize);
+  ASSERT_TRUE(DecodeJoin(f, &j).ok());
+  EXPECT_EQ(j.group, "c");
+  ASSERT_EQ(dec.Next(&f), FrameDecoder::Result::kNeedMore);
+  EXPECT_EQ(dec.buffered(), 0u);
+  dec.ShrinkIfIdle();
+  EXPECT_EQ(dec.capacity(), 0u);
+}
+
 Frame RawFrame(FrameType type, const std::string& body, uint8_t flags = 0) {
   static std::string keep;
   keep = body;
@@ -533,6 +644,56 @@ TEST(FrameDecode, EveryTruncationOfEveryFrameIsRejected) {
           << FrameTypeName(type) << " cut at " << len;
     }
   }
+}
+
+// SEND and DELIVER have a fast decoding path (frame.cc) besides the
+// checked one: whatever a mutated frame decodes to must encode back to the
+// same bytes, and whatever fails must fail as a protocol error.
+TEST(FrameDecode, MessageFramesDecodeExactlyUnderEveryByteMutation) {
+  std::vector<std::string_view> groups = {"g1", "#a#n"};
+  std::string send;
+  EncodeSend(Service::kAgreed, kSendSelfDiscard, 7, groups, "data", &send);
+  std::string deliver;
+  EncodeDeliver(Service::kSafe, 0, "#b#n", groups, "data", &deliver);
+  int decoded = 0;
+  for (const std::string& frame : {send, deliver}) {
+    const auto type = static_cast<FrameType>(frame[4]);
+    const std::string body = frame.substr(kHeaderSize);
+    for (size_t i = 0; i < body.size(); ++i) {
+      for (int v : {0, 1, 2, 3, 0x7f, 0xff, (body[i] + 1) & 0xff}) {
+        std::string m = body;
+        m[i] = static_cast<char>(v);
+        Frame fr = RawFrame(type, m);
+        Status st;
+        std::string again;
+        if (type == FrameType::kSend) {
+          Send x;
+          st = DecodeSend(fr, &x);
+          if (st.ok()) {
+            EncodeSend(x.service, x.flags, x.msg_id, x.groups.ToVector(),
+                       x.data, &again);
+          }
+        } else {
+          Deliver x;
+          st = DecodeDeliver(fr, &x);
+          if (st.ok()) {
+            EncodeDeliver(x.service, x.flags, x.sender, x.groups, x.data,
+                          &again);
+          }
+        }
+        if (st.ok()) {
+          ++decoded;
+          EXPECT_EQ(again.substr(kHeaderSize), m)
+              << FrameTypeName(type) << " byte " << i << " = " << v;
+        } else {
+          EXPECT_EQ(st.code(), Status::Code::kProtocolError)
+              << FrameTypeName(type) << " byte " << i << " = " << v << ": "
+              << st.message();
+        }
+      }
+    }
+  }
+  EXPECT_GT(decoded, 0);
 }
 
 }  // namespace
