@@ -2013,6 +2013,10 @@ void Mesh::Impl::Deliver() {
     if (frozen && oseq > reported_held_[idx]) break;
     StoredItem* it = members_[idx].Find(oseq);
     if (it->service == wire::Service::kSafe && ts > safe_bound) break;
+    // Frozen, a routed body that came directly was not kept (docs/mesh.md
+    // §4.1): without a body the item may still be ours, and passing it now
+    // would lose it. The flush's body gathering decides.
+    if (frozen && !it->has_body() && (it->flags & wire::kItemRouted)) break;
     undelivered_.erase(undelivered_.begin());
     DeliverOne(idx, oseq, *it);
     ++delivered;
