@@ -172,6 +172,35 @@ TEST_F(ClusterNetnsTest, LinkCutInBothDirectionsAndHealed) {
   for (auto& m : m_) EXPECT_EQ(m->disconnects(), 0) << m->private_name();
 }
 
+// One link cut (a - c) while b reaches both: a and b go on together, and
+// c, whose coordinator by its own reachability would be b, must not wait
+// for b (which formed a configuration with a) in the old configuration,
+// but go on alone until the link heals.
+TEST_F(ClusterNetnsTest, OneLinkCutLeavesNoServerInTheOldConfiguration) {
+  Start(false);
+  if (IsSkipped()) return;
+  ASSERT_FALSE(HasFatalFailure());
+  JoinAll();
+  ASSERT_FALSE(HasFatalFailure());
+
+  ASSERT_TRUE(lab_->CutPair(0, 2, true).ok());
+  ExpectSplit(/*lone=*/2, 0, 1, milliseconds{8000});
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_TRUE(cluster_->WaitConfiguration({0, 1}, {0, 1}))
+      << cluster_->DescribeConfigurations();
+  EXPECT_TRUE(cluster_->WaitConfiguration({2}, {2}))
+      << cluster_->DescribeConfigurations();
+  ExpectDelivery(0, "side ab", {0, 1});
+  ExpectDelivery(2, "side c", {2});
+
+  ASSERT_TRUE(lab_->CutPair(0, 2, false).ok());
+  ASSERT_TRUE(cluster_->WaitFormed(milliseconds{15000}))
+      << cluster_->DescribeConfigurations();
+  ExpectMerged(milliseconds{5000});
+  ASSERT_FALSE(HasFatalFailure());
+  ExpectDelivery(1, "healed", {0, 1, 2});
+}
+
 TEST_F(ClusterNetnsTest, PeersAreReachedOnTheInternalInterface) {
   // Every host: eth0 internal (169.254.213.x, in peers), eth1 external
   // (169.254.214.x). The servers listen on all addresses; the clients use

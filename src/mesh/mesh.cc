@@ -334,6 +334,16 @@ class Mesh::Impl : public net::ConnectionHandler,
   void ScheduleEvaluate();
   void Evaluate();
   std::vector<wire::NodeInc> Desired() const;
+  // Whether `a` reaches `b` (incarnation `b_inc`): our own reach for us,
+  // else a's last gossip.
+  bool Reaches(std::string_view a, std::string_view b, uint64_t b_inc) const;
+  // The greedy clique of mutual reachability that `from` computes: `from`,
+  // then each of `candidates` (in name order, reached by `from`) that
+  // reaches `from` and is mutually reachable with every one added, except
+  // those in `excluded`. Sorted by name.
+  std::vector<wire::NodeInc> Clique(
+      const wire::NodeInc& from, const std::vector<wire::NodeInc>& candidates,
+      const std::set<std::string>& excluded) const;
   bool NeedsChange(const std::vector<wire::NodeInc>& desired) const;
   void Propose();
   void LockTo(const ProposalKey& key);
@@ -2062,30 +2072,72 @@ void Mesh::Impl::ScheduleEvaluate() {
   });
 }
 
-std::vector<wire::NodeInc> Mesh::Impl::Desired() const {
-  // Greedy clique of mutual reachability in name order, starting from us.
-  // Every server applies the same rule to (eventually) the same gossip.
+bool Mesh::Impl::Reaches(std::string_view a, std::string_view b,
+                         uint64_t b_inc) const {
+  if (a == options_.self) {
+    return std::any_of(reach_.begin(), reach_.end(), [&](const auto& r) {
+      return r.name == b && r.incarnation == b_inc;
+    });
+  }
+  auto g = gossip_.find(std::string(a));
+  if (g == gossip_.end()) return false;
+  auto r = g->second.reach.find(std::string(b));
+  return r != g->second.reach.end() && r->second == b_inc;
+}
+
+std::vector<wire::NodeInc> Mesh::Impl::Clique(
+    const wire::NodeInc& from, const std::vector<wire::NodeInc>& candidates,
+    const std::set<std::string>& excluded) const {
   std::vector<wire::NodeInc> s;
-  s.push_back({options_.self, options_.incarnation});
-  auto reaches = [&](const std::string& a, std::string_view b, uint64_t b_inc) {
-    auto g = gossip_.find(a);
-    if (g == gossip_.end()) return false;
-    auto r = g->second.reach.find(std::string(b));
-    return r != g->second.reach.end() && r->second == b_inc;
-  };
-  for (const wire::NodeInc& c : reach_) {
-    std::string cn(c.name);
-    if (!reaches(cn, options_.self, options_.incarnation)) continue;
+  s.push_back(from);
+  for (const wire::NodeInc& c : candidates) {
+    if (c.name == from.name || excluded.contains(std::string(c.name))) {
+      continue;
+    }
+    if (!Reaches(c.name, from.name, from.incarnation)) continue;
     bool ok = true;
     for (size_t i = 1; i < s.size() && ok; ++i) {
-      std::string sn(s[i].name);
-      ok = reaches(cn, sn, s[i].incarnation) && reaches(sn, cn, c.incarnation);
+      ok = Reaches(c.name, s[i].name, s[i].incarnation) &&
+           Reaches(s[i].name, c.name, c.incarnation);
     }
     if (ok) s.push_back(c);
   }
   std::sort(s.begin(), s.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
   return s;
+}
+
+std::vector<wire::NodeInc> Mesh::Impl::Desired() const {
+  // Greedy clique of mutual reachability in name order, starting from us.
+  // Every server applies the same rule to (eventually) the same gossip.
+  // Its lowest-named member coordinates; but with a link cut between two
+  // others (a reaches b and c, b and c not each other) the coordinator's
+  // own clique may leave us out, and it would never propose one with us:
+  // we would wait in the old configuration. So we compute its clique from
+  // its gossip, and if we are not in it, go on without it.
+  const wire::NodeInc self{options_.self, options_.incarnation};
+  std::set<std::string> excluded;
+  for (;;) {
+    std::vector<wire::NodeInc> s = Clique(self, reach_, excluded);
+    const wire::NodeInc& coord = s.front();
+    if (coord.name == options_.self) return s;
+    std::vector<wire::NodeInc> theirs_candidates;
+    auto g = gossip_.find(std::string(coord.name));
+    if (g != gossip_.end()) {
+      for (const auto& [name, inc] : g->second.reach) {
+        theirs_candidates.push_back({name, inc});
+      }
+    }
+    const std::vector<wire::NodeInc> theirs =
+        Clique(coord, theirs_candidates, {});
+    if (std::any_of(theirs.begin(), theirs.end(), [&](const auto& m) {
+          return m.name == options_.self &&
+                 m.incarnation == options_.incarnation;
+        })) {
+      return s;
+    }
+    excluded.emplace(coord.name);  // bounded: one more each time
+  }
 }
 
 bool Mesh::Impl::NeedsChange(const std::vector<wire::NodeInc>& desired) const {
