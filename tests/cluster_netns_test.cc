@@ -108,6 +108,27 @@ class ClusterNetnsTest : public ::testing::Test {
     }
   }
 
+  // After c (host 2) was cut off from a (and maybe b): {a, b} and {c} are
+  // configurations of their own, and each side delivers among itself.
+  void ExpectSidesApart() {
+    EXPECT_TRUE(cluster_->WaitConfiguration({0, 1}, {0, 1}))
+        << cluster_->DescribeConfigurations();
+    EXPECT_TRUE(cluster_->WaitConfiguration({2}, {2}))
+        << cluster_->DescribeConfigurations();
+    ExpectDelivery(0, "side ab", {0, 1});
+    ExpectDelivery(2, "side c", {2});
+  }
+
+  // After the heal: one merged view everywhere (cause network), and
+  // messages reach all three again.
+  void ExpectHealed() {
+    ASSERT_TRUE(cluster_->WaitFormed(milliseconds{15000}))
+        << cluster_->DescribeConfigurations();
+    ExpectMerged(milliseconds{5000});
+    ASSERT_FALSE(HasFatalFailure());
+    ExpectDelivery(1, "healed", {0, 1, 2});
+  }
+
   std::unique_ptr<NetnsLab> lab_;  // destroyed after the cluster
   std::unique_ptr<Cluster> cluster_;
   std::vector<std::unique_ptr<ClusterMember>> m_;
@@ -154,21 +175,11 @@ TEST_F(ClusterNetnsTest, LinkCutInBothDirectionsAndHealed) {
       std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
   // Silence is noticed through idle_timeout (1.5 s), not much later.
   EXPECT_LT(took, 4000);
-  EXPECT_TRUE(cluster_->WaitConfiguration({0, 1}, {0, 1}))
-      << cluster_->DescribeConfigurations();
-  EXPECT_TRUE(cluster_->WaitConfiguration({2}, {2}))
-      << cluster_->DescribeConfigurations();
-  // Both sides go on with their own members.
-  ExpectDelivery(0, "side ab", {0, 1});
-  ExpectDelivery(2, "side c", {2});
+  ExpectSidesApart();
 
   // Heal: one merged view everywhere, cause network.
   ASSERT_TRUE(lab_->Isolate(2, false).ok());
-  ASSERT_TRUE(cluster_->WaitFormed(milliseconds{15000}))
-      << cluster_->DescribeConfigurations();
-  ExpectMerged(milliseconds{5000});
-  ASSERT_FALSE(HasFatalFailure());
-  ExpectDelivery(1, "healed", {0, 1, 2});
+  ExpectHealed();
   for (auto& m : m_) EXPECT_EQ(m->disconnects(), 0) << m->private_name();
 }
 
@@ -186,19 +197,10 @@ TEST_F(ClusterNetnsTest, OneLinkCutLeavesNoServerInTheOldConfiguration) {
   ASSERT_TRUE(lab_->CutPair(0, 2, true).ok());
   ExpectSplit(/*lone=*/2, 0, 1, milliseconds{8000});
   ASSERT_FALSE(HasFatalFailure());
-  EXPECT_TRUE(cluster_->WaitConfiguration({0, 1}, {0, 1}))
-      << cluster_->DescribeConfigurations();
-  EXPECT_TRUE(cluster_->WaitConfiguration({2}, {2}))
-      << cluster_->DescribeConfigurations();
-  ExpectDelivery(0, "side ab", {0, 1});
-  ExpectDelivery(2, "side c", {2});
+  ExpectSidesApart();
 
   ASSERT_TRUE(lab_->CutPair(0, 2, false).ok());
-  ASSERT_TRUE(cluster_->WaitFormed(milliseconds{15000}))
-      << cluster_->DescribeConfigurations();
-  ExpectMerged(milliseconds{5000});
-  ASSERT_FALSE(HasFatalFailure());
-  ExpectDelivery(1, "healed", {0, 1, 2});
+  ExpectHealed();
 }
 
 TEST_F(ClusterNetnsTest, PeersAreReachedOnTheInternalInterface) {
