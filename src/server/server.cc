@@ -795,11 +795,7 @@ void Server::SelectBodies(const mesh::Item& item,
   // A stream of messages to the same destinations needs the same servers
   // until the table or the configuration changes.
   BodyRouteCache& c = body_route_;
-  const std::string_view raw(
-      reinterpret_cast<const char*>(d.groups.raw().data()),
-      d.groups.raw().size());
-  if (c.valid && c.table_version == groups_.version() &&
-      c.count == d.groups.size() && c.destinations == raw &&
+  if (c.key.Matches(d.groups, groups_.version()) &&
       std::equal(members.begin(), members.end(), c.members.begin(),
                  c.members.end())) {
     std::copy(c.need.begin(), c.need.end(), need.begin());
@@ -822,10 +818,7 @@ void Server::SelectBodies(const mesh::Item& item,
       }
     }
   }
-  c.valid = true;
-  c.table_version = groups_.version();
-  c.count = d.groups.size();
-  c.destinations.assign(raw);
+  c.key.Set(d.groups, groups_.version());
   c.members.assign(members.begin(), members.end());
   c.need.assign(need.begin(), need.end());
 }
@@ -994,20 +987,29 @@ void Server::ApplyMessage(std::string_view origin,
   recycle();
 }
 
+bool Server::RouteKey::Matches(const wire::NameList& d,
+                               uint64_t version) const {
+  return valid && table_version == version && count == d.size() &&
+         std::string_view(destinations) ==
+             std::string_view(reinterpret_cast<const char*>(d.raw().data()),
+                              d.raw().size());
+}
+
+void Server::RouteKey::Set(const wire::NameList& d, uint64_t version) {
+  destinations.assign(reinterpret_cast<const char*>(d.raw().data()),
+                      d.raw().size());
+  count = d.size();
+  table_version = version;
+  valid = true;
+}
+
 void Server::Route(const wire::NameList& destinations) {
-  const std::string_view raw(
-      reinterpret_cast<const char*>(destinations.raw().data()),
-      destinations.raw().size());
-  if (route_.valid && route_.table_version == groups_.version() &&
-      route_.sessions_version == sessions_version_ &&
-      route_.count == destinations.size() && route_.destinations == raw) {
+  if (route_.key.Matches(destinations, groups_.version()) &&
+      route_.sessions_version == sessions_version_) {
     return;
   }
-  route_.destinations.assign(raw);
-  route_.count = destinations.size();
-  route_.table_version = groups_.version();
+  route_.key.Set(destinations, groups_.version());
   route_.sessions_version = sessions_version_;
-  route_.valid = true;
   ++route_.id;
   route_.sessions.clear();
   const uint64_t mark = ++delivery_mark_;
@@ -1300,18 +1302,20 @@ void Server::FinishSync() {
   std::optional<DeferredTransitional> signal =
       std::move(deferred_transitional_);
   deferred_transitional_.reset();
-  const size_t split = signal ? signal->buffered_before : items.size();
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i == split) Transitional(signal->old_conf, signal->moving);
-    const BufferedItem& it = items[i];
-    Apply(
-        it.origin, it.ts, it.kind,
-        std::span<const uint8_t>(
-            reinterpret_cast<const uint8_t*>(it.body.data()), it.body.size()));
-  }
-  if (signal && split >= items.size()) {
-    Transitional(signal->old_conf, signal->moving);
-  }
+  const size_t split =
+      signal ? std::min(signal->buffered_before, items.size()) : items.size();
+  auto replay = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      const BufferedItem& it = items[i];
+      Apply(it.origin, it.ts, it.kind,
+            std::span<const uint8_t>(
+                reinterpret_cast<const uint8_t*>(it.body.data()),
+                it.body.size()));
+    }
+  };
+  replay(0, split);
+  if (signal) Transitional(signal->old_conf, signal->moving);
+  replay(split, items.size());
 }
 
 }  // namespace msgc::server

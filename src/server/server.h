@@ -269,14 +269,21 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // Bumped when a session is activated or erased (route_ holds pointers).
   uint64_t sessions_version_ = 0;
 
-  // The local recipients of the last destination list routed, valid while
-  // groups_.version() and sessions_version_ are as recorded.
-  struct RouteCache {
-    std::string destinations;  // wire::NameList::raw() of the DELIVER
-    uint16_t count = 0;        // and its count
+  // What a routing cache answer was computed for: a DELIVER's destination
+  // list (raw bytes and count) and the membership table's version.
+  struct RouteKey {
+    std::string destinations;  // wire::NameList::raw()
+    uint16_t count = 0;
     uint64_t table_version = 0;
-    uint64_t sessions_version = 0;
     bool valid = false;
+    bool Matches(const wire::NameList& d, uint64_t version) const;
+    void Set(const wire::NameList& d, uint64_t version);
+  };
+  // The local recipients of the last destination list routed, valid while
+  // the key and sessions_version_ are as recorded.
+  struct RouteCache {
+    RouteKey key;
+    uint64_t sessions_version = 0;
     uint64_t id = 0;  // bumped when recomputed: identifies the route
     std::vector<Session*> sessions;
   };
@@ -284,12 +291,9 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // SelectBodies' answer for the last destination list, valid while
   // groups_.version() and the configuration's members are as recorded.
   struct BodyRouteCache {
-    std::string destinations;  // wire::NameList::raw()
-    uint16_t count = 0;
-    uint64_t table_version = 0;
+    RouteKey key;
     std::vector<std::string> members;
     std::vector<uint8_t> need;
-    bool valid = false;
   };
   BodyRouteCache body_route_;
 
