@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cassert>
 #include <deque>
 #include <limits>
 #include <map>
@@ -201,6 +202,7 @@ struct AcceptData {
     uint64_t high = 0;
   };
   std::vector<Held> held;
+  std::string state;  // MeshListener::ConfigurationState
 };
 
 class Mesh::Impl : public net::ConnectionHandler,
@@ -440,7 +442,8 @@ class Mesh::Impl : public net::ConnectionHandler,
     ProposalKey by;
     uint64_t conf_id = 0;
     std::vector<std::tuple<std::string, uint64_t, uint64_t>> members;
-    std::vector<uint32_t> cut;  // per old member index
+    std::map<std::string, std::string> states;  // by member, from INSTALL
+    std::vector<uint32_t> cut;                  // per old member index
     std::vector<std::string> moving_together;
     // ITEM/CLOCK frames of the new configuration that arrived early.
     std::vector<std::pair<Link*, std::string>> early;
@@ -521,7 +524,9 @@ void Mesh::Impl::InstallSingleton() {
     Configuration c = self->PublicConf();
     MSGC_LOG_NOTICE("mesh {}: configuration {:x} [{}]", self->options_.self,
                     c.id, JoinNames(c.members));
-    self->listener_->OnConfiguration(c, {self->options_.self}, {});
+    const std::string state = self->listener_->ConfigurationState({});
+    self->listener_->OnConfiguration(c, {self->options_.self}, {},
+                                     std::span<const std::string>(&state, 1));
   });
 }
 
@@ -2269,12 +2274,39 @@ void Mesh::Impl::LockTo(const ProposalKey& key) {
 }
 
 AcceptData Mesh::Impl::MakeAccept() const {
+  assert(local_.empty());
   AcceptData a;
   a.old_conf_id = conf_id_;
   a.max_conf_id = max_conf_id_;
   a.safe_bound = locked_safe_bound_;
   for (size_t i = 0; i < members_.size(); ++i) {
     a.held.push_back({members_[i].name, reported_held_[i], reported_high_[i]});
+  }
+  // Our own items not delivered yet are all delivered in the flush (the
+  // cut covers every item of ours: we report holding them), so the state
+  // handed on is the one after them. (Items stamped alone, in local_, were
+  // delivered by LockTo, which runs before every MakeAccept.)
+  std::vector<Item> own;
+  for (const StoredItem& it : members_[self_idx_].items) {
+    if (it.delivered || !it.known) continue;
+    Item item;
+    item.origin = options_.self;
+    item.ts = it.ts;
+    item.conf_id = conf_id_;
+    item.service = it.service;
+    item.kind = it.kind;
+    item.body = std::span<const uint8_t>(
+        reinterpret_cast<const uint8_t*>(it.body.data()), it.body.size());
+    own.push_back(item);
+  }
+  a.state = listener_->ConfigurationState(own);
+  if (a.state.size() > wire::kMaxStateLen) {
+    // Nothing sensible to hand on: the others would drop the frame.
+    MSGC_LOG_ERROR(
+        "mesh {}: state of {} bytes above the limit of {}; sent "
+        "empty",
+        options_.self, a.state.size(), wire::kMaxStateLen);
+    a.state.clear();
   }
   return a;
 }
@@ -2317,6 +2349,7 @@ void Mesh::Impl::OnPropose(Link& l, const wire::Frame& frame) {
   acc.safe_bound = a.safe_bound;
   for (const auto& h : a.held)
     acc.held.push_back({"", h.origin, h.held, h.high});
+  acc.state = a.state;
   std::string f;
   wire::EncodeAccept({}, acc, &f);
   SendSeq(l, f);
@@ -2333,6 +2366,7 @@ void Mesh::Impl::OnAccept(Link& l, const wire::Frame& frame) {
   for (const auto& h : a.held) {
     d.held.push_back({std::string(h.origin), h.held, h.high});
   }
+  d.state = std::string(a.state);
   RecordAccept(l.spec.name, std::move(d));
 }
 
@@ -2359,7 +2393,7 @@ void Mesh::Impl::DoInstall() {
   for (const auto& m : proposal_members_) {
     const AcceptData& a = accepts_[std::string(m.name)];
     inst.members.push_back(
-        {m.name, m.incarnation, a.old_conf_id, a.safe_bound});
+        {m.name, m.incarnation, a.old_conf_id, a.safe_bound, a.state});
     for (const auto& h : a.held) {
       inst.held.push_back({m.name, h.origin, h.held, h.high});
     }
@@ -2371,12 +2405,15 @@ void Mesh::Impl::DoInstall() {
   }
   // Copies: `inst` points into accepts_ and proposal_names_.
   std::vector<std::string> keep;
-  keep.reserve(inst.members.size() + 2 * inst.held.size());
+  keep.reserve(2 * inst.members.size() + 2 * inst.held.size());
   auto own = [&](std::string_view s) {
     keep.emplace_back(s);
     return std::string_view(keep.back());
   };
-  for (auto& m : inst.members) m.name = own(m.name);
+  for (auto& m : inst.members) {
+    m.name = own(m.name);
+    m.state = own(m.state);
+  }
   for (auto& h : inst.held) {
     h.member = own(h.member);
     h.origin = own(h.origin);
@@ -2410,6 +2447,7 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
   std::set<std::string> group;  // members coming from our configuration
   for (const auto& m : members) {
     p.members.emplace_back(std::string(m.name), m.incarnation, m.old_conf_id);
+    p.states[std::string(m.name)] = std::string(m.state);
     if (m.old_conf_id == conf_id_) {
       group.emplace(m.name);
       // A safe item any of them knew stable may have been delivered in the
@@ -2608,6 +2646,9 @@ void Mesh::Impl::TryCompleteInstall() {
       left.push_back(m.name);
     }
   }
+  std::vector<std::string> states;
+  for (const ConfMember& m : next)
+    states.push_back(std::move(p.states[m.name]));
   members_ = std::move(next);
   self_idx_ = MemberIndex(options_.self);
   member_names_.clear();
@@ -2654,7 +2695,7 @@ void Mesh::Impl::TryCompleteInstall() {
     Stamp(service, kind, std::move(body), flags);
   }
   route_ok_ = true;
-  listener_->OnConfiguration(conf, joined, left);
+  listener_->OnConfiguration(conf, joined, left, states);
   ScheduleClock();
   ScheduleDeliver();
   for (auto& [name, l] : links_) MaybeReleaseChannel(*l);

@@ -129,10 +129,25 @@ class MeshListener {
       const Configuration& old_conf,
       const std::vector<std::string>& moving_together) = 0;
   // A new configuration. The first call (from Start) is the singleton
-  // configuration of this server, with joined = {self}.
+  // configuration of this server, with joined = {self}. `states[i]` is what
+  // ConfigurationState returned at member conf.members[i] when it accepted
+  // this configuration: every member gets the same states, before any item
+  // of the configuration (docs/mesh.md §4 "State").
   virtual void OnConfiguration(const Configuration& conf,
                                const std::vector<std::string>& joined,
-                               const std::vector<std::string>& left) = 0;
+                               const std::vector<std::string>& left,
+                               std::span<const std::string> states) = 0;
+  // This server's state for the next configuration, opaque to the mesh;
+  // asked for whenever it accepts (or proposes) one, and at Start for the
+  // singleton. `undelivered`: this server's own items of the current
+  // configuration that it has not delivered yet, in their order (bodies
+  // valid during the call only). The flush delivers every one of them here
+  // before the next OnConfiguration, so the state must be the one after
+  // them. At most wire::kMaxStateLen bytes.
+  virtual std::string ConfigurationState(std::span<const Item> undelivered) {
+    (void)undelivered;
+    return {};
+  }
   // Interest-based routing (docs/mesh.md §3.1). Called once for each item
   // submitted with kSubmitRouted, before it is sent: set need[i] to 1 for
   // every server members[i] of the configuration (sorted; self included and

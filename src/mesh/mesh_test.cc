@@ -39,9 +39,14 @@ std::string Members(const std::vector<std::string>& v) {
 }
 
 // Records every listener call as a line: "C <id> <members>",
-// "T <id> <moving>", "D <origin> <body>".
+// "T <id> <moving>", "D <origin> <body>". Its configuration state is
+// "<name>:<n>:<bodies>", the n own undelivered items it was given and
+// their bodies joined by ','; the states each configuration came with are
+// kept by configuration id, joined by '|'.
 class Recorder : public MeshListener {
  public:
+  explicit Recorder(std::string name) : name_(std::move(name)) {}
+
   void OnDeliver(const Item& item) override {
     std::string body(reinterpret_cast<const char*>(item.body.data()),
                      item.body.size());
@@ -56,10 +61,27 @@ class Recorder : public MeshListener {
   }
   void OnConfiguration(const Configuration& conf,
                        const std::vector<std::string>&,
-                       const std::vector<std::string>&) override {
+                       const std::vector<std::string>&,
+                       std::span<const std::string> states) override {
     std::lock_guard<std::mutex> g(mu_);
     events_.push_back(fmt::format("C {:x} {}", conf.id, Members(conf.members)));
     conf_ = conf;
+    states_[conf.id] = fmt::format("{}", fmt::join(states, "|"));
+  }
+  std::string ConfigurationState(std::span<const Item> undelivered) override {
+    std::string bodies;
+    for (const Item& it : undelivered) {
+      if (!bodies.empty()) bodies += ',';
+      bodies.append(reinterpret_cast<const char*>(it.body.data()),
+                    it.body.size());
+    }
+    return fmt::format("{}:{}:{}", name_, undelivered.size(), bodies);
+  }
+  // The states configuration `id` came with ("" if not installed).
+  std::string States(uint64_t id) const {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = states_.find(id);
+    return it == states_.end() ? "" : it->second;
   }
 
   std::vector<std::string> events() const {
@@ -88,8 +110,10 @@ class Recorder : public MeshListener {
   }
 
  private:
+  const std::string name_;
   mutable std::mutex mu_;
   std::vector<std::string> events_;
+  std::map<uint64_t, std::string> states_;
   Configuration conf_;
   size_t delivered_ = 0;
 };
@@ -183,7 +207,7 @@ class Node {
     o.self = name_;
     o.incarnation = incarnation;
     o.peers = peers;
-    recorder_ = std::make_unique<Recorder>();
+    recorder_ = std::make_unique<Recorder>(name_);
     mesh_ = std::make_unique<Mesh>(*io_, o, recorder_.get());
     mesh_ptr_ = mesh_.get();
     router_ = std::make_unique<Router>(&mesh_ptr_);
@@ -382,6 +406,44 @@ TEST_F(MeshTest, ThreeServersAgreeOnTheOrder) {
   EXPECT_EQ(a, b);
   EXPECT_EQ(a, c);
   ExpectFifo(a);
+}
+
+TEST_F(MeshTest, EveryMemberGetsEveryStateAtInstall) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  // Nothing was submitted: no member had items undelivered.
+  for (auto& n : nodes_) EXPECT_EQ(n->rec().States(id), "a:0:|b:0:|c:0:");
+  // The singleton each started with had only its own state.
+  const std::string first = nodes_[1]->rec().events().at(0);  // "C <id> b"
+  EXPECT_EQ(nodes_[1]->rec().States(std::stoull(first.substr(2), nullptr, 16)),
+            "b:0:");
+}
+
+TEST_F(MeshTest, StateFollowsOwnItemsTheFlushDelivers) {
+  MakeNodes(2);
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  // Stamped, but not deliverable before b's clock passes it; then b is cut
+  // off in the same handler, so a accepts {a} with the item undelivered,
+  // and its state must already count it.
+  nodes_[0]->Run([](Mesh& m) {
+    ASSERT_TRUE(m.Submit(wire::Service::kAgreed, 1, "a-0"));
+    ASSERT_TRUE(m.Submit(wire::Service::kAgreed, 1, "a-1"));
+    m.TestBlockPeer("b", true);
+  });
+  ASSERT_TRUE(WaitTogether({0}, "a"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  EXPECT_EQ(nodes_[0]->rec().States(id), "a:2:a-0,a-1");
+  // And the flush did deliver them, before the new configuration.
+  auto ev = nodes_[0]->rec().events();
+  auto c = std::find(ev.begin(), ev.end(), fmt::format("C {:x} a", id));
+  ASSERT_NE(c, ev.end());
+  EXPECT_NE(std::find(ev.begin(), c, "D a a-1"), c);
+  nodes_[0]->Run([](Mesh& m) { m.TestBlockPeer("b", false); });
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  const uint64_t merged = nodes_[0]->rec().conf().id;
+  EXPECT_EQ(nodes_[0]->rec().States(merged), "a:0:|b:0:");
+  EXPECT_EQ(nodes_[1]->rec().States(merged), "a:0:|b:0:");
 }
 
 TEST_F(MeshTest, SafeItemsOnlyAfterEveryoneHasThem) {

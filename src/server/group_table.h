@@ -14,13 +14,13 @@
 // Member order: within a group members are sorted by their JoinKey
 // (Lamport stamp and origin of the JOIN item, then name). In normal
 // operation that is join order; after a configuration change the table is
-// rebuilt from every server's STATE and every server sorts identically.
+// rebuilt from every server's state and every server sorts identically.
 //
 // View ids are (epoch, seq): `epoch` identifies the configuration (its id
-// mixed with its members' incarnations, see Server::FinishSync), `seq` a
+// mixed with its members' incarnations, see Server::Rebuild), `seq` a
 // table-wide counter incremented on every view change of any group, so
 // every view id within a configuration is distinct. Renumber() restarts it
-// when a configuration's state exchange completes, giving every group a
+// when a configuration is installed, giving every group a
 // fresh id in group-name order, identical at every server.
 //
 // Invariants: a group exists iff it has at least one member; members of a
@@ -131,11 +131,11 @@ class GroupTable {
   // The id of the last view of `group` (nullopt if it has no members).
   std::optional<wire::ViewId> CurrentView(std::string_view group) const;
 
-  // Every group's members, sorted by group name (for the state exchange).
+  // Every group's members, sorted by group name (for a rebuild).
   std::map<std::string, std::vector<GroupMember>> Snapshot() const;
   const StringMap<SessionEntry>& sessions() const { return sessions_; }
 
-  // Forgets every session and group (before a rebuild from STATEs).
+  // Forgets every session and group (before a rebuild from states).
   void Clear();
   // Starts epoch `epoch`: seq restarts at 0 and every group gets a new view
   // id, in group-name order.

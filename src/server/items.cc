@@ -35,8 +35,6 @@ const char* KindName(ItemKind k) {
       return "DISCONNECT";
     case ItemKind::kMessage:
       return "MESSAGE";
-    case ItemKind::kState:
-      return "STATE";
   }
   return "?";
 }
@@ -93,11 +91,10 @@ Status DecodeMessageItem(std::span<const uint8_t> body, MessageItem* out) {
   return Finish(r, "MESSAGE");
 }
 
-std::string EncodeStateItem(const StateItem& s) {
+std::string EncodeServerState(const ServerState& s) {
   std::string o;
   PutStr16(&o, s.node);
   PutU64(&o, s.incarnation);
-  PutU64(&o, s.conf_id);
   PutU32(&o, static_cast<uint32_t>(s.sessions.size()));
   for (const StateSession& ss : s.sessions) {
     PutStr16(&o, ss.name);
@@ -113,7 +110,7 @@ std::string EncodeStateItem(const StateItem& s) {
   return o;
 }
 
-Status DecodeStateItem(std::span<const uint8_t> body, StateItem* out) {
+Status DecodeServerState(std::span<const uint8_t> body, ServerState* out) {
   BodyReader r(body);
   std::string_view node;
   size_t n = 0;
@@ -122,7 +119,6 @@ Status DecodeStateItem(std::span<const uint8_t> body, StateItem* out) {
   // each group at least 16: counts are checked against the body first.
   if (r.Str16("node", kMaxStr16, &node) &&
       r.U64("incarnation", &out->incarnation) &&
-      r.U64("conf_id", &out->conf_id) &&
       r.Count32("session count", 0xffffffffu, &n) &&
       r.Fits("sessions", n, 12)) {
     out->node = std::string(node);
@@ -152,7 +148,7 @@ Status DecodeStateItem(std::span<const uint8_t> body, StateItem* out) {
       }
     }
   }
-  return Finish(r, "STATE");
+  return r.Done([] { return std::string("server state"); });
 }
 
 }  // namespace msgc::server

@@ -7,8 +7,8 @@
 // Encoding: little-endian, str16 = u16 length + bytes, blob32 = u32 length +
 // bytes, like the client frames. Decoders check every length and reject
 // trailing bytes. `sid` is the session id the member's home server gave it;
-// the home node is the item's origin (mesh::Item::origin), except in STATE
-// where it is explicit.
+// the home node is the item's origin (mesh::Item::origin), or in the server
+// state its `node`.
 //
 //   kind 1 CONNECT    str16 private_name, u64 sid
 //       A session finished its handshake: its private name exists
@@ -22,13 +22,15 @@
 //                     included) up to the end of the body. It is queued
 //                     as-is to the local recipients; destinations are read
 //                     back from it.
-//   kind 6 STATE      str16 node, u64 incarnation, u64 conf_id, u32 n, n x
-//   (str16 private_name, u64 sid,
-//                     u16 g, g x (str16 group, blob32 caps, u64 key_ts,
-//                     str16 key_origin))
-//       Sent by every server at the start of each configuration `conf_id`
-//       (a STATE of an earlier one, delivered late, is ignored): its local
-//       sessions and their groups with their join keys (see group_table.h).
+//   (kind 6 was STATE, the state exchange of earlier versions; unused.)
+//
+// The server state (not an item): what a server hands on to the next
+// configuration in the mesh's ACCEPT (mesh::MeshListener::
+// ConfigurationState), which every member gets with the INSTALL:
+//       str16 node, u64 incarnation, u32 n, n x (str16 private_name, u64 sid,
+//       u16 g, g x (str16 group, blob32 caps, u64 key_ts, str16 key_origin))
+//   its local sessions and their groups with their join keys (see
+//   group_table.h), as they are once its own undelivered items are applied.
 #ifndef MSGC_SERVER_ITEMS_H_
 #define MSGC_SERVER_ITEMS_H_
 
@@ -48,7 +50,7 @@ enum class ItemKind : uint8_t {
   kLeave = 3,
   kDisconnect = 4,
   kMessage = 5,
-  kState = 6,
+  // 6: reserved (was STATE).
 };
 
 inline constexpr uint8_t kMessageSelfDiscard = 0x01;
@@ -78,10 +80,9 @@ struct StateSession {
   uint64_t sid = 0;
   std::vector<StateGroup> groups;  // in the order the session joined them
 };
-struct StateItem {
+struct ServerState {
   std::string node;
   uint64_t incarnation = 0;  // the sender's; mixed into the view epoch
-  uint64_t conf_id = 0;      // the configuration it was made for
   std::vector<StateSession> sessions;
 };
 
@@ -94,8 +95,8 @@ void EncodeMessagePrefix(uint64_t sender_sid, uint8_t flags, std::string* out);
 inline constexpr size_t kMessagePrefixSize = 9;
 Status DecodeMessageItem(std::span<const uint8_t> body, MessageItem* out);
 
-std::string EncodeStateItem(const StateItem& s);
-Status DecodeStateItem(std::span<const uint8_t> body, StateItem* out);
+std::string EncodeServerState(const ServerState& s);
+Status DecodeServerState(std::span<const uint8_t> body, ServerState* out);
 
 }  // namespace msgc::server
 

@@ -46,22 +46,20 @@ TEST(ItemsTest, MessageItemKeepsTheFrame) {
   EXPECT_FALSE(DecodeMessageItem(Bytes(body.substr(0, 8)), &m).ok());
 }
 
-TEST(ItemsTest, StateRoundTripAndRejectTruncation) {
-  StateItem s;
+TEST(ItemsTest, ServerStateRoundTripAndRejectTruncation) {
+  ServerState s;
   s.node = "n2";
   s.incarnation = 0x1122334455667788;
-  s.conf_id = 0x2d835;
   s.sessions.push_back(StateSession{"#a#n2", 3, {}});
   s.sessions.push_back(StateSession{
       "#b#n2",
       4,
       {StateGroup{"g1", "c1", 10, "n1"}, StateGroup{"g2", "", 11, "n2"}}});
-  const std::string body = EncodeStateItem(s);
-  StateItem d;
-  ASSERT_TRUE(DecodeStateItem(Bytes(body), &d).ok());
+  const std::string body = EncodeServerState(s);
+  ServerState d;
+  ASSERT_TRUE(DecodeServerState(Bytes(body), &d).ok());
   EXPECT_EQ(d.node, "n2");
   EXPECT_EQ(d.incarnation, s.incarnation);
-  EXPECT_EQ(d.conf_id, s.conf_id);
   ASSERT_EQ(d.sessions.size(), 2u);
   EXPECT_EQ(d.sessions[0].name, "#a#n2");
   EXPECT_TRUE(d.sessions[0].groups.empty());
@@ -71,9 +69,9 @@ TEST(ItemsTest, StateRoundTripAndRejectTruncation) {
   EXPECT_EQ(d.sessions[1].groups[1].key_ts, 11u);
   EXPECT_EQ(d.sessions[1].groups[1].key_origin, "n2");
   for (size_t n = 0; n < body.size(); ++n) {
-    EXPECT_FALSE(DecodeStateItem(Bytes(body.substr(0, n)), &d).ok()) << n;
+    EXPECT_FALSE(DecodeServerState(Bytes(body.substr(0, n)), &d).ok()) << n;
   }
-  EXPECT_FALSE(DecodeStateItem(Bytes(body + "x"), &d).ok());
+  EXPECT_FALSE(DecodeServerState(Bytes(body + "x"), &d).ok());
 }
 
 }  // namespace

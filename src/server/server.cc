@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "net/endpoint.h"
+#include "wire/mesh_frame.h"
 
 namespace msgc::server {
 namespace {
@@ -99,8 +100,8 @@ Server::Server(asio::io_context& io, ServerIdentity identity,
       config_path_(std::move(config_path)),
       conn_options_(ConnectionOptionsFor(config_->server)),
       max_message_size_(config_->server.max_message_size),
-      // The epoch is set when the first configuration's state exchange
-      // completes (FinishSync), before any view is made.
+      // The epoch is set when the first configuration is installed
+      // (Rebuild), before any view is made.
       groups_(0),
       submit_timer_(io) {}
 
@@ -126,8 +127,10 @@ Status MeshOptionsFor(const config::Config& config, const ServerIdentity& id,
   o.self = id.node;
   o.incarnation = id.incarnation;
   o.link = link;
-  // ITEM frames carry a whole DELIVER frame plus the item and mesh headers.
-  o.link.max_body = ClampU32(uint64_t{link.max_body} + 4096);
+  // ITEM frames carry a whole DELIVER frame plus the item and mesh headers;
+  // an INSTALL every member's state.
+  o.link.max_body =
+      std::max(ClampU32(uint64_t{link.max_body} + 4096), wire::kMinPeerMaxBody);
   o.connect_timeout = ToMillis(s.connect_timeout);
   o.reconnect_interval = ToMillis(s.reconnect_interval);
   bool self_found = false;
@@ -785,9 +788,7 @@ void Server::SelectBodies(const mesh::Item& item,
   };
   MessageItem mi;
   wire::Deliver d;
-  // While the table is being rebuilt from the STATEs, this item is applied
-  // against the rebuilt table, which we cannot know yet: send to all.
-  if (syncing_ || item.kind != static_cast<uint8_t>(ItemKind::kMessage) ||
+  if (item.kind != static_cast<uint8_t>(ItemKind::kMessage) ||
       !DecodeMessageDeliver(item.body, &mi, &d).ok()) {
     std::fill(need.begin(), need.end(), uint8_t{1});
     return;
@@ -824,97 +825,76 @@ void Server::SelectBodies(const mesh::Item& item,
 }
 
 void Server::OnDeliver(const mesh::Item& item) {
-  if (syncing_ && item.kind != static_cast<uint8_t>(ItemKind::kState)) {
-    // Applied once the table is rebuilt, in the same order everywhere.
-    buffered_.push_back(BufferedItem{
-        std::string(item.origin), item.ts, item.kind,
-        std::string(reinterpret_cast<const char*>(item.body.data()),
-                    item.body.size())});
-    return;
-  }
   if (item.kind == static_cast<uint8_t>(ItemKind::kMessage)) {
     ApplyMessage(item.origin, item.body, item.owned);
     return;
   }
   Apply(item.origin, item.ts, item.kind, item.body);
-  if (item.kind == static_cast<uint8_t>(ItemKind::kState) && syncing_) {
-    StateItem st;
-    if (Status s = DecodeStateItem(item.body, &st); !s.ok()) {
-      // Counted as an empty STATE, so that the exchange still completes.
-      MSGC_LOG_ERROR("STATE from {}: {}", item.origin, s.message());
-      st = StateItem{};
-      st.conf_id = conf_.id;
-    }
-    if (st.conf_id != conf_.id) return;  // made for an earlier configuration
-    // Each server is authoritative for its own sessions only.
-    st.node = std::string(item.origin);
-    states_[st.node] = std::move(st);
-    bool complete = true;
-    for (const std::string& m : conf_.members) {
-      if (!states_.contains(m)) complete = false;
-    }
-    // After a transitional signal only the servers moving on with us count
-    // (the others' STATEs are not coming).
-    if (deferred_transitional_) complete = MovingStatesIn();
-    if (complete) FinishSync();
-  }
 }
+
+namespace {
+
+// Applies a CONNECT, JOIN, LEAVE or DISCONNECT to `table`; returns the view
+// changes. One definition for the replicated table and for the projection
+// of a server's state (Server::ConfigurationState).
+std::vector<ViewChange> ApplyMemberItem(GroupTable& table, ItemKind kind,
+                                        std::string_view origin, uint64_t ts,
+                                        const MemberItem& m) {
+  std::vector<ViewChange> out;
+  switch (kind) {
+    case ItemKind::kConnect:
+      table.AddSession(m.name, origin, m.sid);
+      break;
+    case ItemKind::kJoin:
+      if (auto c = table.Join(
+              m.group, GroupMember{m.sid, std::string(m.name),
+                                   std::string(m.caps), std::string(origin),
+                                   JoinKey{ts, std::string(origin),
+                                           std::string(m.name)}})) {
+        out.push_back(std::move(*c));
+      }
+      break;
+    case ItemKind::kLeave:
+      if (auto c = table.Leave(m.group, m.name)) out.push_back(std::move(*c));
+      break;
+    case ItemKind::kDisconnect:
+      out = table.RemoveSession(m.name, wire::Cause::kDisconnect);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+bool IsMemberKind(uint8_t kind) {
+  const auto k = static_cast<ItemKind>(kind);
+  return k == ItemKind::kConnect || k == ItemKind::kJoin ||
+         k == ItemKind::kLeave || k == ItemKind::kDisconnect;
+}
+
+}  // namespace
 
 void Server::Apply(std::string_view origin, uint64_t ts, uint8_t kind,
                    std::span<const uint8_t> body) {
   const auto k = static_cast<ItemKind>(kind);
-  switch (k) {
-    case ItemKind::kState:
-      return;  // handled by OnDeliver; a stale one is ignored
-    case ItemKind::kMessage:
-      ApplyMessage(origin, body);
-      return;
-    case ItemKind::kConnect:
-    case ItemKind::kJoin:
-    case ItemKind::kLeave:
-    case ItemKind::kDisconnect:
-      break;
-    default:
-      MSGC_LOG_ERROR("item of unknown kind {} from {} ignored", kind, origin);
-      return;
+  if (k == ItemKind::kMessage) {
+    ApplyMessage(origin, body);
+    return;
+  }
+  if (!IsMemberKind(kind)) {
+    MSGC_LOG_ERROR("item of unknown kind {} from {} ignored", kind, origin);
+    return;
   }
   MemberItem m;
   if (Status s = DecodeMemberItem(k, body, &m); !s.ok()) {
     MSGC_LOG_ERROR("item from {}: {}", origin, s.message());
     return;
   }
-  switch (k) {
-    case ItemKind::kConnect:
-      groups_.AddSession(m.name, origin, m.sid);
-      return;
-    case ItemKind::kJoin: {
-      GroupMember member{m.sid, std::string(m.name), std::string(m.caps),
-                         std::string(origin),
-                         JoinKey{ts, std::string(origin), std::string(m.name)}};
-      std::optional<ViewChange> change =
-          groups_.Join(m.group, std::move(member));
-      if (!change) return;
-      MSGC_LOG_DEBUG("{} joined {} (view {})", m.name, m.group,
-                     change->view.ToString());
-      Publish(*change);
-      return;
-    }
-    case ItemKind::kLeave: {
-      std::optional<ViewChange> change = groups_.Leave(m.group, m.name);
-      if (!change) return;
-      MSGC_LOG_DEBUG("{} left {} (view {})", m.name, m.group,
-                     change->view.ToString());
-      Publish(*change);
-      return;
-    }
-    case ItemKind::kDisconnect:
-      for (const ViewChange& c :
-           groups_.RemoveSession(m.name, wire::Cause::kDisconnect)) {
-        Publish(c);
-      }
-      return;
-    default:
-      return;
+  for (const ViewChange& c : ApplyMemberItem(groups_, k, origin, ts, m)) {
+    MSGC_LOG_DEBUG("{} {} {} (view {})", m.name,
+                   k == ItemKind::kJoin ? "joined" : "left", c.group,
+                   c.view.ToString());
+    Publish(c);
   }
 }
 
@@ -1063,32 +1043,6 @@ void Server::FlushFanout() {
 
 void Server::OnTransitional(const mesh::Configuration& old_conf,
                             const std::vector<std::string>& moving) {
-  if (syncing_) {
-    // A state exchange cut short. The STATEs of servers moving on with us
-    // may still follow the signal (submissions they had queued while the
-    // configuration formed were stamped ahead of them): without them their
-    // sessions would be missing from the table that the clean-up items go
-    // to, and those items lost for them. So the exchange goes on until
-    // those STATEs are in (or the next configuration comes), buffering the
-    // rest, and the signal's work waits for it. Every server moving with us
-    // delivers the same items in the same order, so all agree.
-    deferred_transitional_ =
-        DeferredTransitional{old_conf, moving, buffered_.size()};
-    if (MovingStatesIn()) FinishSync();
-    return;
-  }
-  Transitional(old_conf, moving);
-}
-
-bool Server::MovingStatesIn() const {
-  for (const std::string& m : deferred_transitional_->moving) {
-    if (!states_.contains(m)) return false;
-  }
-  return true;
-}
-
-void Server::Transitional(const mesh::Configuration& old_conf,
-                          const std::vector<std::string>& moving) {
   auto moves = [&](const std::string& node) {
     return std::find(moving.begin(), moving.end(), node) != moving.end();
   };
@@ -1105,7 +1059,7 @@ void Server::Transitional(const mesh::Configuration& old_conf,
     for (const GroupMember& m : change.members) {
       if (LocalSession(m) != nullptr) transitional_told_[group].insert(m.name);
     }
-    // A transitional event is always followed by a regular one (FinishSync),
+    // A transitional event is always followed by a regular one (Rebuild),
     // even if the member list ends up as before.
     auto& gone = transitional_gone_[group];
     for (const GroupMember& m : change.changed) gone.insert(m.name);
@@ -1128,74 +1082,82 @@ void Server::Transitional(const mesh::Configuration& old_conf,
 
 void Server::OnConfiguration(const mesh::Configuration& conf,
                              const std::vector<std::string>& joined,
-                             const std::vector<std::string>& left) {
+                             const std::vector<std::string>& left,
+                             std::span<const std::string> states) {
   // Exactly this format: tests and operators grep for it.
   MSGC_LOG_INFO("mesh: configuration {:x} members [{}]", conf.id,
                 fmt::join(conf.members, ", "));
   MSGC_LOG_DEBUG("mesh: joined [{}], left [{}]", fmt::join(joined, ", "),
                  fmt::join(left, ", "));
-  if (syncing_) FinishSync();  // without a transitional signal (first one)
-  conf_ = conf;
-  syncing_ = true;
-  states_.clear();
-  // Ahead of anything submitted from now on; items already queued in the
-  // mesh go first and are buffered like the rest.
-  SubmitItem(ItemKind::kState, EncodeLocalState());
+  Rebuild(conf, states);
 }
 
-std::string Server::EncodeLocalState() const {
-  StateItem st;
-  st.node = identity_.node;
-  st.incarnation = identity_.incarnation;
-  st.conf_id = conf_.id;
+std::string Server::ConfigurationState(
+    std::span<const mesh::Item> undelivered) {
+  // Our part of the table, as a table of its own...
+  GroupTable local(0);
   for (const auto& [name, e] : groups_.sessions()) {
     if (e.node != identity_.node) continue;
-    StateSession ss;
-    ss.name = name;
-    ss.sid = e.sid;
-    for (const std::string& g : e.groups) {
+    local.AddSession(name, e.node, e.sid);
+    for (const std::string& g : e.groups) {  // in the order joined
       const std::vector<GroupMember>* members = groups_.Members(g);
       if (members == nullptr) continue;
       for (const GroupMember& m : *members) {
+        if (m.name == name) local.Join(g, m);
+      }
+    }
+  }
+  // ... with our items that the flush is still to deliver applied, as they
+  // will be to the table before the next configuration.
+  for (const mesh::Item& it : undelivered) {
+    if (!IsMemberKind(it.kind)) continue;
+    const auto k = static_cast<ItemKind>(it.kind);
+    MemberItem m;
+    if (!DecodeMemberItem(k, it.body, &m).ok()) continue;  // as Apply
+    ApplyMemberItem(local, k, it.origin, it.ts, m);
+  }
+  ServerState st;
+  st.node = identity_.node;
+  st.incarnation = identity_.incarnation;
+  for (const auto& [name, e] : local.sessions()) {
+    StateSession& ss = st.sessions.emplace_back();
+    ss.name = name;
+    ss.sid = e.sid;
+    for (const std::string& g : e.groups) {
+      for (const GroupMember& m : *local.Members(g)) {
         if (m.name != name) continue;
         ss.groups.push_back(
             StateGroup{g, m.capabilities, m.key.ts, m.key.origin});
       }
     }
-    st.sessions.push_back(std::move(ss));
   }
-  // Our connected clients are the authority on our sessions: one missing
-  // from the table (a state exchange cut short by the next change without
-  // our STATE rebuilt the table without them) is announced again, with the
-  // groups it is in, so that the next exchange restores it everywhere.
-  // (Its join keys and capabilities were lost with the table entries.)
-  std::vector<const Session*> lost;
-  for (const auto& [id, sess] : sessions_) {
-    if (sess->state != Session::State::kActive) continue;
-    if (groups_.FindSession(sess->private_name) == nullptr) {
-      lost.push_back(sess.get());
-    }
-  }
-  std::sort(lost.begin(), lost.end(),
-            [](const Session* a, const Session* b) { return a->id < b->id; });
-  for (const Session* sess : lost) {
-    StateSession ss;
-    ss.name = sess->private_name;
-    ss.sid = sess->id;
-    for (const std::string& g : sess->groups) {
-      ss.groups.push_back(StateGroup{g, "", 0, identity_.node});
-    }
-    st.sessions.push_back(std::move(ss));
-  }
-  if (!lost.empty()) {
-    MSGC_LOG_WARN("{} local session(s) missing from the table announced again",
-                  lost.size());
-  }
-  return EncodeStateItem(st);
+  // A deterministic encoding (the table is a hash map): by sid.
+  std::sort(st.sessions.begin(), st.sessions.end(),
+            [](const StateSession& a, const StateSession& b) {
+              return a.sid < b.sid;
+            });
+  return EncodeServerState(st);
 }
 
-void Server::FinishSync() {
-  syncing_ = false;
+void Server::Rebuild(const mesh::Configuration& conf,
+                     std::span<const std::string> states) {
+  // Decoded first: a member whose state is unreadable counts as having no
+  // sessions (every member decodes the same bytes the same way).
+  std::map<std::string, ServerState> by_node;
+  for (size_t i = 0; i < conf.members.size() && i < states.size(); ++i) {
+    const std::string& node = conf.members[i];
+    ServerState st;
+    const std::string& b = states[i];
+    if (Status s = DecodeServerState(
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()),
+                                     b.size()),
+            &st);
+        !s.ok()) {
+      MSGC_LOG_ERROR("state of {}: {}", node, s.message());
+      st = ServerState{};
+    }
+    by_node[node] = std::move(st);
+  }
   const std::map<std::string, std::vector<GroupMember>> before =
       groups_.Snapshot();
   // The views the rebuilt ones replace: a transitional event published
@@ -1207,14 +1169,14 @@ void Server::FinishSync() {
   groups_.Clear();
   // View epoch: the configuration id alone repeats when every server of a
   // configuration restarts (a lone server always starts with the same id),
-  // so the incarnations of the members are mixed in. All members see the
-  // same STATEs, so all compute the same epoch.
-  uint64_t epoch = SplitMix64(conf_.id);
-  for (const auto& [node, st] : states_) {
+  // so the incarnations of the members are mixed in. All members get the
+  // same states, so all compute the same epoch.
+  uint64_t epoch = SplitMix64(conf.id);
+  for (const auto& [node, st] : by_node) {
     epoch = SplitMix64(epoch ^ st.incarnation);
   }
   if (epoch == 0) epoch = 1;
-  for (const auto& [node, st] : states_) {  // node order: deterministic
+  for (const auto& [node, st] : by_node) {  // node order: deterministic
     for (const StateSession& ss : st.sessions) {
       groups_.AddSession(ss.name, node, ss.sid);
       for (const StateGroup& g : ss.groups) {
@@ -1224,7 +1186,6 @@ void Server::FinishSync() {
       }
     }
   }
-  states_.clear();
   groups_.Renumber(epoch);
   const std::map<std::string, std::vector<GroupMember>> after =
       groups_.Snapshot();
@@ -1294,28 +1255,6 @@ void Server::FinishSync() {
   }
   transitional_gone_.clear();
   transitional_told_.clear();
-  // Replay what arrived during the exchange. Apply() cannot re-enter sync.
-  // With a transitional signal in the middle: what came before it, the
-  // signal's events, then what came after it.
-  std::vector<BufferedItem> items = std::move(buffered_);
-  buffered_.clear();
-  std::optional<DeferredTransitional> signal =
-      std::move(deferred_transitional_);
-  deferred_transitional_.reset();
-  const size_t split =
-      signal ? std::min(signal->buffered_before, items.size()) : items.size();
-  auto replay = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
-      const BufferedItem& it = items[i];
-      Apply(it.origin, it.ts, it.kind,
-            std::span<const uint8_t>(
-                reinterpret_cast<const uint8_t*>(it.body.data()),
-                it.body.size()));
-    }
-  };
-  replay(0, split);
-  if (signal) Transitional(signal->old_conf, signal->moving);
-  replay(split, items.size());
 }
 
 }  // namespace msgc::server

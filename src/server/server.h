@@ -16,15 +16,19 @@
 // HELLO says role=peer is handed over to the mesh.
 //
 // Configuration changes: OnTransitional sends TRANSITIONAL membership events
-// for groups with members on servers that are not moving on with us;
-// OnConfiguration submits a STATE item (this server's sessions and groups)
-// and *syncs*: other delivered items are buffered until the STATE of every
-// member is delivered, then the table is rebuilt as the union of the STATEs
+// for groups with members on servers that are not moving on with us. Each
+// server hands its state (its sessions and their groups, as they are after
+// its own items still undelivered, which the flush delivers) to the mesh
+// when it accepts a configuration (ConfigurationState); the mesh gives every
+// member all the states with OnConfiguration, before any item of the new
+// configuration. There the table is rebuilt as the union of the states
 // (each server is authoritative for its own members), every group gets a
 // new view id (GroupTable::Renumber, epoch = configuration id mixed with
-// the members' incarnations, so that it never repeats), groups whose
-// member list changed get a `network` event, and the buffered items are
-// applied.
+// the members' incarnations, so that it never repeats) and groups whose
+// member list changed get a `network` event. Every member computes the
+// same views from the same states, so every item of the configuration is
+// delivered in the same views everywhere, however soon the configuration
+// ends (docs/semantics.md).
 //
 // Routing: a SEND becomes a MESSAGE item whose body holds the DELIVER frame
 // encoded once by the sender's server. At delivery each server picks its
@@ -156,20 +160,15 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
                       const std::vector<std::string>& moving) override;
   void OnConfiguration(const mesh::Configuration& conf,
                        const std::vector<std::string>& joined,
-                       const std::vector<std::string>& left) override;
+                       const std::vector<std::string>& left,
+                       std::span<const std::string> states) override;
+  std::string ConfigurationState(
+      std::span<const mesh::Item> undelivered) override;
   void SelectBodies(const mesh::Item& item,
                     std::span<const std::string> members,
                     std::span<uint8_t> need) override;
 
  private:
-  // A delivered item kept while syncing (the mesh's body is only valid
-  // during OnDeliver).
-  struct BufferedItem {
-    std::string origin;
-    uint64_t ts = 0;
-    uint8_t kind = 0;
-    std::string body;
-  };
   // A submission the mesh could not take yet.
   struct PendingSubmit {
     wire::Service service;
@@ -215,16 +214,10 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   void FlushFanout();
   // Posts the end-of-turn flush of the fan-out batch.
   void PostFanoutFlush();
-  // All STATEs of the configuration are in (or, with `partial`, the
-  // configuration ends before): rebuild, announce, replay the buffer.
-  void FinishSync();
-  // The transitional signal's events (OnTransitional, or FinishSync when
-  // the signal came during the state exchange).
-  void Transitional(const mesh::Configuration& old_conf,
-                    const std::vector<std::string>& moving);
-  // Whether every server moving on at the deferred signal sent its STATE.
-  bool MovingStatesIn() const;
-  std::string EncodeLocalState() const;
+  // Rebuilds the table from the members' states of configuration `conf`
+  // and announces the views that changed.
+  void Rebuild(const mesh::Configuration& conf,
+               std::span<const std::string> states);
 
   // A non-fatal ERROR to `s`.
   void SendError(Session& s, wire::ErrorCode code, wire::FrameType request,
@@ -322,19 +315,6 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   asio::steady_timer submit_timer_;
   bool submit_timer_armed_ = false;
 
-  // State exchange of the current configuration.
-  mesh::Configuration conf_;
-  bool syncing_ = false;
-  std::map<std::string, StateItem> states_;  // by node
-  std::vector<BufferedItem> buffered_;
-  // A transitional signal that came during the state exchange: handled when
-  // the exchange completes, between the items buffered before and after it.
-  struct DeferredTransitional {
-    mesh::Configuration old_conf;
-    std::vector<std::string> moving;
-    size_t buffered_before = 0;  // items of buffered_ delivered before it
-  };
-  std::optional<DeferredTransitional> deferred_transitional_;
   // Per group, the members the last transitional events said were lost.
   std::map<std::string, std::set<std::string>> transitional_gone_;
   // Per group, the local members the last transitional events went to.

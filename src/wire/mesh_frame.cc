@@ -206,6 +206,8 @@ void EncodeAccept(const LinkPrefix& p, const Accept& m, std::string* out) {
     PutU32(out, h.held);
     PutU64(out, h.high);
   }
+  assert(m.state.size() <= kMaxStateLen);
+  PutBlob32(out, m.state);
   FinishMesh(out, s);
 }
 
@@ -220,6 +222,8 @@ void EncodeInstall(const LinkPrefix& p, const Install& m, std::string* out) {
     PutU64(out, e.incarnation);
     PutU64(out, e.old_conf_id);
     PutU64(out, e.safe_bound);
+    assert(e.state.size() <= kMaxStateLen);
+    PutBlob32(out, e.state);
   }
   assert(m.held.size() <= kMaxReports);
   PutU32(out, static_cast<uint32_t>(m.held.size()));
@@ -404,6 +408,7 @@ Status DecodeAccept(const Frame& f, Accept* out) {
         break;
       }
     }
+    r.Blob32("state", kMaxStateLen, &out->state);
   }
   return Finish(r, static_cast<uint8_t>(MeshFrameType::kAccept));
 }
@@ -415,14 +420,15 @@ Status DecodeInstall(const Frame& f, Install* out) {
   BodyReader r(rest);
   size_t n = 0;
   if (!r.U64("attempt", &out->attempt) || !r.U64("conf_id", &out->conf_id) ||
-      !r.Count16("members", kMaxMeshNodes, &n) || !r.Fits("members", n, 26)) {
+      !r.Count16("members", kMaxMeshNodes, &n) || !r.Fits("members", n, 30)) {
     return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
   }
   out->members.resize(n);
   for (InstallMember& m : out->members) {
     if (!r.Str16("members", kMaxNodeNameLen, &m.name) ||
         !r.U64("members", &m.incarnation) ||
-        !r.U64("members", &m.old_conf_id) || !r.U64("members", &m.safe_bound)) {
+        !r.U64("members", &m.old_conf_id) || !r.U64("members", &m.safe_bound) ||
+        !r.Blob32("members", kMaxStateLen, &m.state)) {
       return Finish(r, static_cast<uint8_t>(MeshFrameType::kInstall));
     }
   }

@@ -54,6 +54,12 @@ inline constexpr size_t kLinkPrefixSize = 16;
 inline constexpr size_t kMaxNodeNameLen = 255;
 inline constexpr size_t kMaxMeshNodes = 1024;  // entries of a node list
 inline constexpr size_t kMaxReports = 1024 * 1024;
+// Largest state blob of one member in ACCEPT / INSTALL (docs/mesh.md §4).
+inline constexpr size_t kMaxStateLen = 1024 * 1024;
+// Peer links accept frames up to at least this size: an INSTALL carries
+// every member's state (kMaxStateLen each for a mesh of 64 servers) and
+// their reports.
+inline constexpr uint32_t kMinPeerMaxBody = 65 * 1024 * 1024;
 
 // Flags of LINK_SYNC.
 inline constexpr uint8_t kSyncReset = 0x01;  // my send channel restarted at 1
@@ -149,6 +155,9 @@ struct Accept {
   // froze (it may have delivered them in the regular configuration).
   uint64_t safe_bound = 0;
   std::vector<HeldReport> held;  // member = the sender
+  // The sender's state for the next configuration: opaque to the mesh
+  // (MeshListener::ConfigurationState), handed to every member at install.
+  std::string_view state;
 };
 
 struct InstallMember {
@@ -156,6 +165,7 @@ struct InstallMember {
   uint64_t incarnation = 0;
   uint64_t old_conf_id = 0;
   uint64_t safe_bound = 0;  // from its ACCEPT
+  std::string_view state;   // from its ACCEPT
 };
 
 struct Install {

@@ -344,11 +344,12 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
   acc.max_conf_id = 6;
   acc.safe_bound = 77;
   acc.held = {{"", "a", 3, 30}, {"", "c", 9, 90}};
+  acc.state = std::string_view("st\0a", 4);
   EncodeAccept({2, 1}, acc, &a);
   Install inst;
   inst.attempt = 7;
   inst.conf_id = 0x30000;
-  inst.members = {{"a", 1, 5, 40}, {"b", 2, 4, 41}};
+  inst.members = {{"a", 1, 5, 40, "state-a"}, {"b", 2, 4, 41, ""}};
   inst.held = {{"a", "a", 3, 30}, {"b", "b", 1, 10}, {"a", "c", 9, 91}};
   EncodeInstall({3, 1}, inst, &i);
   ForEverySplit(p, [](const Frame& f) {
@@ -370,6 +371,7 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
     EXPECT_EQ(d.held[1].origin, "c");
     EXPECT_EQ(d.held[1].held, 9u);
     EXPECT_EQ(d.held[1].high, 90u);
+    EXPECT_EQ(d.state, std::string_view("st\0a", 4));
   });
   ForEverySplit(i, [](const Frame& f) {
     Install d;
@@ -377,6 +379,8 @@ TEST(MeshFrameTest, ProposeAcceptInstallRoundTrip) {
     EXPECT_EQ(d.conf_id, 0x30000u);
     ASSERT_EQ(d.members.size(), 2u);
     EXPECT_EQ(d.members[1].old_conf_id, 4u);
+    EXPECT_EQ(d.members[0].state, "state-a");
+    EXPECT_EQ(d.members[1].state, "");
     ASSERT_EQ(d.held.size(), 3u);
     EXPECT_EQ(d.held[2].member, "a");
     EXPECT_EQ(d.held[2].origin, "c");
