@@ -228,6 +228,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   Configuration PublicConf() const;
   std::vector<LinkInfo> Links() const;
   size_t submit_queue() const { return submit_queue_.size(); }
+  bool ordering() const { return running_ && state_ == State::kOperational; }
   asio::io_context& io() { return io_; }
   void BlockPeer(std::string_view peer, bool blocked);
   void CloseLink(std::string_view peer);
@@ -2906,6 +2907,7 @@ Status Mesh::UpdateOptions(const MeshOptions& options) {
 Configuration Mesh::configuration() const { return impl_->PublicConf(); }
 std::vector<LinkInfo> Mesh::links() const { return impl_->Links(); }
 size_t Mesh::submit_queue() const { return impl_->submit_queue(); }
+bool Mesh::ordering() const { return impl_->ordering(); }
 void Mesh::TestBlockPeer(std::string_view peer, bool blocked) {
   impl_->BlockPeer(peer, blocked);
 }

@@ -221,6 +221,9 @@ class Mesh {
   Configuration configuration() const;
   std::vector<LinkInfo> links() const;
   size_t submit_queue() const;
+  // True while a Submit is stamped at once (no configuration change in
+  // progress); otherwise it waits in the mesh's queue for the next one.
+  bool ordering() const;
 
   // Test hooks (fault injection). Blocking a peer closes its links, refuses
   // its connections and stops dialling it; unblocking resumes.

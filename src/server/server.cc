@@ -341,6 +341,20 @@ void Server::OnClose(net::Connection& conn) {
                   net::CloseReasonName(conn.close_reason()),
                   conn.close_detail());
     by_name_.erase(s.private_name);
+    // A connection that failed (no GOODBYE) may be followed by the client's
+    // next one, through another server, whose messages that server orders
+    // at once: the ones still waiting here for a configuration change would
+    // be ordered after them, breaking the sender's order (finding F12).
+    // They are discarded; the client could not know they had arrived.
+    if (conn.close_reason() != net::CloseReason::kGoodbye &&
+        conn.close_reason() != net::CloseReason::kShutdown) {
+      if (size_t n = DiscardPendingMessages(s.id); n > 0) {
+        MSGC_LOG_WARN(
+            "client {}: {} message(s) not ordered yet when its connection "
+            "failed were discarded",
+            s.private_name, n);
+      }
+    }
     // The other members learn it from the delivered DISCONNECT. (When
     // shutting down the peers learn it from our BYE.)
     SubmitItem(ItemKind::kDisconnect,
@@ -623,7 +637,7 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
   const wire::Service service = send.service == wire::Service::kSafe
                                     ? wire::Service::kSafe
                                     : wire::Service::kAgreed;
-  if (!SubmitItem(ItemKind::kMessage, std::move(body), service)) {
+  if (!SubmitItem(ItemKind::kMessage, std::move(body), service, s.id)) {
     // Never drop silently: the client learns why and reconnects later.
     MSGC_LOG_WARN("{}: closing: server submit backlog over {} items",
                   s.private_name, conn_options_.max_backlog);
@@ -701,7 +715,7 @@ void Server::Publish(const ViewChange& change, uint8_t flags,
 // ---- Submitting ----
 
 bool Server::SubmitItem(ItemKind kind, std::string&& body,
-                        wire::Service service) {
+                        wire::Service service, MemberId sender) {
   // After Stop the mesh takes nothing; the peers learn from our BYE.
   if (shutting_down_ || mesh_ == nullptr) return true;
   const uint8_t k = static_cast<uint8_t>(kind);
@@ -710,16 +724,17 @@ bool Server::SubmitItem(ItemKind kind, std::string&& body,
   const uint8_t flags = kind == ItemKind::kMessage ? mesh::kSubmitRouted
                         : kind == ItemKind::kJoin  ? mesh::kSubmitInterest
                                                    : 0;
-  // Mesh::Submit refuses only while more than max_backlog items wait, and
-  // would consume the body; checking first keeps the body for the retry.
-  if (pending_submits_.empty() &&
-      mesh_->submit_queue() < mesh_options_.link.max_backlog) {
+  // While the mesh changes configuration the items wait here, not in the
+  // mesh's own queue: here a failed session's messages can still be taken
+  // back (DiscardPendingMessages).
+  if (pending_submits_.empty() && mesh_->ordering()) {
     if (!mesh_->Submit(service, k, std::move(body), flags)) {
       MSGC_LOG_ERROR("mesh refused an item of kind {} (not running)", k);
     }
     return true;
   }
-  pending_submits_.push_back(PendingSubmit{service, k, std::move(body), flags});
+  pending_submits_.push_back(
+      PendingSubmit{service, k, std::move(body), flags, sender});
   if (!submit_timer_armed_) {
     submit_timer_armed_ = true;
     submit_timer_.expires_after(std::chrono::milliseconds(5));
@@ -733,12 +748,13 @@ bool Server::SubmitItem(ItemKind kind, std::string&& body,
 
 void Server::DrainSubmits() {
   if (shutting_down_) return;
-  while (!pending_submits_.empty() &&
-         mesh_->submit_queue() < mesh_options_.link.max_backlog) {
+  while (!pending_submits_.empty() && mesh_->ordering()) {
     PendingSubmit& p = pending_submits_.front();
     mesh_->Submit(p.service, p.kind, std::move(p.body), p.flags);
     pending_submits_.pop_front();
   }
+  // A configuration change that was given up returns to ordering without
+  // an OnConfiguration: the timer covers it.
   if (!pending_submits_.empty() && !submit_timer_armed_) {
     submit_timer_armed_ = true;
     submit_timer_.expires_after(std::chrono::milliseconds(5));
@@ -747,6 +763,12 @@ void Server::DrainSubmits() {
       if (!ec) DrainSubmits();
     });
   }
+}
+
+size_t Server::DiscardPendingMessages(MemberId id) {
+  const auto n = std::erase_if(
+      pending_submits_, [&](const PendingSubmit& p) { return p.sender == id; });
+  return static_cast<size_t>(n);
 }
 
 // ---- The replicated state machine ----
@@ -1090,6 +1112,8 @@ void Server::OnConfiguration(const mesh::Configuration& conf,
   MSGC_LOG_DEBUG("mesh: joined [{}], left [{}]", fmt::join(joined, ", "),
                  fmt::join(left, ", "));
   Rebuild(conf, states);
+  // What waited for the change, after the new views, in order.
+  DrainSubmits();
 }
 
 std::string Server::ConfigurationState(

@@ -174,7 +174,8 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
     wire::Service service;
     uint8_t kind;
     std::string body;
-    uint8_t flags;  // mesh::kSubmit*
+    uint8_t flags;        // mesh::kSubmit*
+    MemberId sender = 0;  // the session of a MESSAGE (0: none)
   };
 
   void OnAccept(asio::ip::tcp::socket socket);
@@ -193,12 +194,18 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // Hands a connection that said HELLO(role=peer) to the mesh.
   void HandOverToMesh(Session& s, const wire::Hello& hello);
 
-  // Orders `body` through the mesh (or the local queue while the mesh
-  // refuses). Returns false if the local queue is over max_backlog: the
-  // caller pushes back on its client.
+  // Orders `body` through the mesh, or queues it locally while the mesh is
+  // changing configuration or has max_backlog items waiting. Returns false
+  // if the local queue is over max_backlog: the caller pushes back on its
+  // client. `sender`: the session a MESSAGE comes from.
   bool SubmitItem(ItemKind kind, std::string&& body,
-                  wire::Service service = wire::Service::kAgreed);
+                  wire::Service service = wire::Service::kAgreed,
+                  MemberId sender = 0);
   void DrainSubmits();
+  // The session `id` failed (closed without GOODBYE): its messages not
+  // handed to the mesh yet are discarded (docs/semantics.md §4). Returns
+  // how many.
+  size_t DiscardPendingMessages(MemberId id);
   // Applies one delivered item to the table and the local sessions.
   void Apply(std::string_view origin, uint64_t ts, uint8_t kind,
              std::span<const uint8_t> body);
