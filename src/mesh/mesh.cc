@@ -107,6 +107,9 @@ struct Link {
   // none). Sent before any other sequenced frame and at the end of the turn.
   std::string batch;
   uint64_t batch_conf = 0;
+  // Size of the last ITEMS frame sent: the next one is reserved at that
+  // size, so that a steady stream builds its frames without regrowing them.
+  size_t batch_hint = 0;
 
   uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
   uint64_t bodies_skipped = 0;  // routed items not sent
@@ -272,8 +275,10 @@ class Mesh::Impl : public net::ConnectionHandler,
   }
   // `messages`: items carried (an ITEMS frame), counted against max_backlog.
   void SendSeqNow(Link& l, std::string&& frame, uint32_t messages = 1);
-  // Adds an item to the link's ITEMS frame of this loop turn.
-  void AppendBatch(Link& l, const wire::Item& item);
+  // Adds an item to the link's ITEMS frame of this loop turn. `head` is
+  // wire::EncodeItemRecordHead(item), encoded once for all links.
+  void AppendBatch(Link& l, const wire::Item& item,
+                   const wire::ItemRecordHead& head);
   void FlushBatch(Link& l);
   // A batch counts as its items against max_backlog: it must stay well
   // below it, or one frame could close a healthy link (and a paced resend,
@@ -1276,23 +1281,32 @@ void Mesh::Impl::SendAck(Link& l) {
   l.active->SendUrgent(std::move(f));
 }
 
-void Mesh::Impl::AppendBatch(Link& l, const wire::Item& item) {
+void Mesh::Impl::AppendBatch(Link& l, const wire::Item& item,
+                             const wire::ItemRecordHead& head) {
   if (!l.batch.empty() && (l.batch_conf != item.conf_id ||
                            l.batch.size() + item.body.size() > kMaxBatchBytes ||
                            wire::ItemsCount(l.batch, 0) >= BatchItemsLimit())) {
     FlushBatch(l);
   }
   if (l.batch.empty()) {
+    // Header, link prefix, conf_id and count, then this item's record.
+    const size_t first = wire::kHeaderSize + wire::kLinkPrefixSize + 10 +
+                         wire::kItemRecordHeadSize + item.body.size();
+    l.batch.reserve(std::max(l.batch_hint, first));
     wire::BeginItems(&l.batch, item.conf_id);
     l.batch_conf = item.conf_id;
     ScheduleFlushBatches();
   }
-  wire::AppendItem(&l.batch, 0, item);
+  wire::AppendItemRecord(&l.batch, 0, head, item.body);
 }
 
 void Mesh::Impl::FlushBatch(Link& l) {
   wire::FinishItems(&l.batch, 0);
   const uint32_t n = wire::ItemsCount(l.batch, 0);
+  l.batch_hint = l.batch.size();
+  // The frame waits in the resend buffer until acknowledged: a reservation
+  // that overshot (the previous turn had more items) is not kept that long.
+  if (l.batch.capacity() > 2 * l.batch.size() + 1024) l.batch.shrink_to_fit();
   std::string f = std::move(l.batch);
   l.batch.clear();
   SendSeqNow(l, std::move(f), n);
@@ -1541,7 +1555,12 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     // An interest item goes alone: its barrier needs its link_seq. The
     // others join the link's ITEMS frame of this loop turn.
     std::string f;
-    if (flags & kSubmitInterest) wire::EncodeItem({}, item, &f);
+    wire::ItemRecordHead head{};
+    if (flags & kSubmitInterest) {
+      wire::EncodeItem({}, item, &f);
+    } else {
+      head = wire::EncodeItemRecordHead(item);
+    }
     bool skipped = false;
     for (size_t i = 0; i < members_.size(); ++i) {
       if (static_cast<int>(i) == self_idx_) continue;
@@ -1550,7 +1569,7 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
         if (flags & kSubmitInterest) {
           SendSeq(l, f);
         } else {
-          AppendBatch(l, item);
+          AppendBatch(l, item, head);
         }
         sent_mask |= uint64_t{1} << (i & 63);
         if (routed) ++l.bodies_sent;
