@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "base/log.h"
+#include "mesh/undelivered_index.h"
 #include "net/endpoint.h"
 #include "wire/mesh_frame.h"
 
@@ -418,7 +419,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Place in the order of the last item delivered in conf_ (ts, index).
   std::pair<uint64_t, int> last_delivered_{0, -1};
   // Undelivered items in the agreed order: (ts, member index, oseq).
-  std::set<std::tuple<uint64_t, int, uint32_t>> undelivered_;
+  UndeliveredIndex undelivered_;
   std::deque<std::tuple<wire::Service, uint8_t, std::string, uint8_t>>
       submit_queue_;
   std::vector<std::string> member_names_;  // members_' names (SelectBodies)
