@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "base/log.h"
+#include "mesh/undelivered_index.h"
 #include "net/endpoint.h"
 #include "wire/mesh_frame.h"
 
@@ -108,6 +109,9 @@ struct Link {
   // none). Sent before any other sequenced frame and at the end of the turn.
   std::string batch;
   uint64_t batch_conf = 0;
+  // Size of the last ITEMS frame sent: the next one is reserved at that
+  // size, so that a steady stream builds its frames without regrowing them.
+  size_t batch_hint = 0;
 
   uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
   uint64_t bodies_skipped = 0;  // routed items not sent
@@ -275,8 +279,10 @@ class Mesh::Impl : public net::ConnectionHandler,
   }
   // `messages`: items carried (an ITEMS frame), counted against max_backlog.
   void SendSeqNow(Link& l, std::string&& frame, uint32_t messages = 1);
-  // Adds an item to the link's ITEMS frame of this loop turn.
-  void AppendBatch(Link& l, const wire::Item& item);
+  // Adds an item to the link's ITEMS frame of this loop turn. `head` is
+  // wire::EncodeItemRecordHead(item), encoded once for all links.
+  void AppendBatch(Link& l, const wire::Item& item,
+                   const wire::ItemRecordHead& head);
   void FlushBatch(Link& l);
   // A batch counts as its items against max_backlog: it must stay well
   // below it, or one frame could close a healthy link (and a paced resend,
@@ -416,7 +422,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Place in the order of the last item delivered in conf_ (ts, index).
   std::pair<uint64_t, int> last_delivered_{0, -1};
   // Undelivered items in the agreed order: (ts, member index, oseq).
-  std::set<std::tuple<uint64_t, int, uint32_t>> undelivered_;
+  UndeliveredIndex undelivered_;
   std::deque<std::tuple<wire::Service, uint8_t, std::string, uint8_t>>
       submit_queue_;
   std::vector<std::string> member_names_;  // members_' names (SelectBodies)
@@ -1282,23 +1288,32 @@ void Mesh::Impl::SendAck(Link& l) {
   l.active->SendUrgent(std::move(f));
 }
 
-void Mesh::Impl::AppendBatch(Link& l, const wire::Item& item) {
+void Mesh::Impl::AppendBatch(Link& l, const wire::Item& item,
+                             const wire::ItemRecordHead& head) {
   if (!l.batch.empty() && (l.batch_conf != item.conf_id ||
                            l.batch.size() + item.body.size() > kMaxBatchBytes ||
                            wire::ItemsCount(l.batch, 0) >= BatchItemsLimit())) {
     FlushBatch(l);
   }
   if (l.batch.empty()) {
+    // Header, link prefix, conf_id and count, then this item's record.
+    const size_t first = wire::kHeaderSize + wire::kLinkPrefixSize + 10 +
+                         wire::kItemRecordHeadSize + item.body.size();
+    l.batch.reserve(std::max(l.batch_hint, first));
     wire::BeginItems(&l.batch, item.conf_id);
     l.batch_conf = item.conf_id;
     ScheduleFlushBatches();
   }
-  wire::AppendItem(&l.batch, 0, item);
+  wire::AppendItemRecord(&l.batch, 0, head, item.body);
 }
 
 void Mesh::Impl::FlushBatch(Link& l) {
   wire::FinishItems(&l.batch, 0);
   const uint32_t n = wire::ItemsCount(l.batch, 0);
+  l.batch_hint = l.batch.size();
+  // The frame waits in the resend buffer until acknowledged: a reservation
+  // that overshot (the previous turn had more items) is not kept that long.
+  if (l.batch.capacity() > 2 * l.batch.size() + 1024) l.batch.shrink_to_fit();
   std::string f = std::move(l.batch);
   l.batch.clear();
   SendSeqNow(l, std::move(f), n);
@@ -1547,7 +1562,12 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     // An interest item goes alone: its barrier needs its link_seq. The
     // others join the link's ITEMS frame of this loop turn.
     std::string f;
-    if (flags & kSubmitInterest) wire::EncodeItem({}, item, &f);
+    wire::ItemRecordHead head{};
+    if (flags & kSubmitInterest) {
+      wire::EncodeItem({}, item, &f);
+    } else {
+      head = wire::EncodeItemRecordHead(item);
+    }
     bool skipped = false;
     for (size_t i = 0; i < members_.size(); ++i) {
       if (static_cast<int>(i) == self_idx_) continue;
@@ -1556,7 +1576,7 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
         if (flags & kSubmitInterest) {
           SendSeq(l, f);
         } else {
-          AppendBatch(l, item);
+          AppendBatch(l, item, head);
         }
         sent_mask |= uint64_t{1} << (i & 63);
         if (routed) ++l.bodies_sent;

@@ -31,10 +31,11 @@ inline void PutU8(std::string* out, uint8_t v) {
   out->push_back(static_cast<char>(v));
 }
 
+inline char* StoreLE(char* p, uint64_t v, int bytes);
+
 inline void PutLE(std::string* out, uint64_t v, int bytes) {
   char b[8];
-  for (int i = 0; i < bytes; ++i)
-    b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  StoreLE(b, v, bytes);
   out->append(b, bytes);
 }
 
@@ -57,8 +58,13 @@ inline void PutBlob32(std::string* out, std::string_view s) {
 // Stores into memory already sized for them (one resize per frame instead
 // of one append per field); each returns the position after the field.
 inline char* StoreLE(char* p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) {
-    p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  if constexpr (std::endian::native == std::endian::little) {
+    // One unaligned store (as GetLE): GCC keeps the byte loop a loop.
+    std::memcpy(p, &v, static_cast<size_t>(bytes));
+  } else {
+    for (int i = 0; i < bytes; ++i) {
+      p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    }
   }
   return p + bytes;
 }

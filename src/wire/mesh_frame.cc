@@ -296,18 +296,34 @@ uint16_t ItemsCount(const std::string& out, size_t start) {
                                static_cast<uint8_t>(out[at + 1]) << 8);
 }
 
-void AppendItem(std::string* out, size_t start, const Item& m) {
+ItemRecordHead EncodeItemRecordHead(const Item& m) {
+  assert(m.body.size() <= 0xffffffffu);
+  ItemRecordHead h;
+  char* p = StoreU8(h.bytes, m.flags);
+  p = StoreLE(p, m.ts, 8);
+  p = StoreU32(p, m.oseq);
+  p = StoreU8(p, static_cast<uint8_t>(m.service));
+  p = StoreU8(p, m.kind);
+  p = StoreU32(p, static_cast<uint32_t>(m.body.size()));
+  assert(p == h.bytes + kItemRecordHeadSize);
+  return h;
+}
+
+void AppendItemRecord(std::string* out, size_t start,
+                      const ItemRecordHead& head, std::string_view body) {
   const uint16_t n = ItemsCount(*out, start);
   assert(n < kMaxItemsPerFrame);
-  PutU8(out, m.flags);
-  PutU64(out, m.ts);
-  PutU32(out, m.oseq);
-  PutU8(out, static_cast<uint8_t>(m.service));
-  PutU8(out, m.kind);
-  PutBlob32(out, m.body);
-  const size_t at = start + kItemsCountOffset;
-  (*out)[at] = static_cast<char>((n + 1) & 0xff);
-  (*out)[at + 1] = static_cast<char>((n + 1) >> 8);
+  // Two appends of encoded bytes (not one per field; and no resize, which
+  // would zero the bytes first): the batch is on every message's path,
+  // once per link, and its capacity is usually reserved.
+  out->append(head.bytes, kItemRecordHeadSize);
+  out->append(body);
+  StoreU16(out->data() + start + kItemsCountOffset,
+           static_cast<uint16_t>(n + 1));
+}
+
+void AppendItem(std::string* out, size_t start, const Item& m) {
+  AppendItemRecord(out, start, EncodeItemRecordHead(m), m.body);
 }
 
 void FinishItems(std::string* out, size_t start) { FinishMesh(out, start); }

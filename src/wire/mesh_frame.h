@@ -228,6 +228,18 @@ void PatchLinkPrefix(std::string* frame, const LinkPrefix& p);
 inline constexpr size_t kMaxItemsPerFrame = 0xffff;
 size_t BeginItems(std::string* out, uint64_t conf_id);
 void AppendItem(std::string* out, size_t start, const Item& m);
+// The same, for a sender that puts one item into the ITEMS frames of
+// several links: the record's fixed part (every field but conf_id, up to
+// the body's length) is encoded once, and each AppendItemRecord is then one
+// growth of `out` and two copies. Byte for byte what AppendItem writes.
+inline constexpr size_t kItemRecordHeadSize = 19;
+struct ItemRecordHead {
+  char bytes[kItemRecordHeadSize];
+};
+ItemRecordHead EncodeItemRecordHead(const Item& m);
+// REQUIRES: `head` is EncodeItemRecordHead of an item whose body is `body`.
+void AppendItemRecord(std::string* out, size_t start,
+                      const ItemRecordHead& head, std::string_view body);
 uint16_t ItemsCount(const std::string& out, size_t start);
 void FinishItems(std::string* out, size_t start);
 
