@@ -208,8 +208,10 @@ class ClusterStuckTest : public ClusterFailureTest {};
 TEST_P(ClusterStuckTest, SigstopStuckLinkIsKilledAndSigcontRejoins) {
   ClusterOptions o;
   // max_backlog must be reached long before idle_timeout notices silence.
+  // tcpbuf_size written explicitly pins the peer links' socket buffers (unset
+  // they autotune, and loopback would absorb megabytes of the flood).
   o.idle_timeout = 3;
-  o.extra_server_options = "max_backlog = 1000";
+  o.extra_server_options = "max_backlog = 1000  tcpbuf_size = 131072";
   Start(o);
   ASSERT_FALSE(HasFatalFailure());
   const std::string first_id = cluster_->ConfigurationId(0);

@@ -62,10 +62,26 @@ struct ServerOptions {
   std::vector<Peer> peers;  // in the order written
   uint16_t port = kDefaultPort;
   double reconnect_interval = 5;
+  // SO_SNDBUF/SO_RCVBUF of client sessions; of peer links only when set
+  // explicitly (tcpbuf_size_set), see PeerLinkTcpbufSize. 0 = the kernel's
+  // autotuning.
   uint32_t tcpbuf_size = 131072;
+  // Whether `tcpbuf_size` was written in msgc_server (file or SetOption).
+  bool tcpbuf_size_set = false;
   // msgc extension: largest message payload accepted, in bytes.
   uint64_t max_message_size = kDefaultMaxMessageSize;
 };
+
+// The socket buffer size (SO_SNDBUF and SO_RCVBUF) for links between
+// servers: `tcpbuf_size` when it is set explicitly in msgc_server, else 0,
+// which leaves the kernel's buffer autotuning on. An explicit buffer size
+// turns autotuning off for the socket, and the default 131072 then caps a
+// link at about 180 KB per round trip (8,500 msgs/s of 1 KiB at 20 ms; see
+// docs/operations.md, "tcpbuf_size and the distance between servers").
+// Client sessions always use `tcpbuf_size`.
+inline uint32_t PeerLinkTcpbufSize(const ServerOptions& s) {
+  return s.tcpbuf_size_set ? s.tcpbuf_size : 0;
+}
 
 // A `listen "spec" { ... }` scope of msgcserver_listener.
 struct ListenAddress {
@@ -167,7 +183,10 @@ LoadResult LoadString(std::string_view text, std::string_view name,
 std::shared_ptr<const Config> DefaultConfig();
 std::string DefaultConfigText();
 
-// The effective configuration in file syntax, every option written out.
+// The effective configuration in file syntax, every option written out;
+// msgc_server tcpbuf_size, when not set, as a comment (its default applies
+// to client sessions only; peer links autotune), so that loading the output
+// does not pin the peer links' buffers.
 // Format(*LoadString(Format(c)).config) == Format(c).
 std::string Format(const Config& config);
 
@@ -183,6 +202,8 @@ struct Change {
 
 // What changed from `before` to `after` (for reload), in a stable order:
 // msgc_server, msgcserver_listener, msgc_client; options alphabetically.
+// msgc_server tcpbuf_size counts as "" while not set (setting it to its
+// default value is a change: the peer links' buffers become fixed).
 std::vector<Change> Diff(const Config& before, const Config& after);
 
 // The effective value of `scope`.`option` in file syntax (names are

@@ -38,10 +38,29 @@ void FormatScope(const Config& config, ScopeId id, std::string* out) {
       }
       continue;
     }
+    if (id == ScopeId::kServer && def.name == "tcpbuf_size" &&
+        !config.server.tcpbuf_size_set) {
+      // Not set: written as a comment, so that loading this output leaves
+      // it unset (the peer links keep the kernel's autotuning).
+      *out += fmt::format(
+          "  # tcpbuf_size = {} (not set: client sessions only; peer links "
+          "autotune)\n",
+          config.server.tcpbuf_size);
+      continue;
+    }
     const std::string value = def.format(config);
     if (!value.empty()) *out += fmt::format("  {} = {}\n", def.name, value);
   }
   *out += "}\n";
+}
+
+// The value Diff compares: msgc_server tcpbuf_size is "" while not set.
+std::string DiffValue(const Config& config, ScopeId id, const OptionDef& def) {
+  if (id == ScopeId::kServer && def.name == "tcpbuf_size" &&
+      !config.server.tcpbuf_size_set) {
+    return "";
+  }
+  return def.format(config);
 }
 
 bool HasScope(const Config& config, ScopeId id) {
@@ -113,8 +132,8 @@ std::vector<Change> Diff(const Config& before, const Config& after) {
         }
         continue;
       }
-      const std::string old_value = def.format(before);
-      const std::string new_value = def.format(after);
+      const std::string old_value = DiffValue(before, id, def);
+      const std::string new_value = DiffValue(after, id, def);
       if (old_value != new_value) {
         changes.push_back(Change{path, old_value, new_value});
       }

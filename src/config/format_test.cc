@@ -54,7 +54,7 @@ msgc_server {
   ]
   port = 4809
   reconnect_interval = 5
-  tcpbuf_size = 131072
+  # tcpbuf_size = 131072 (not set: client sessions only; peer links autotune)
 }
 
 msgcserver_listener {
@@ -94,6 +94,64 @@ TEST(FormatTest, RoundTrip) {
   }
   const std::string d = Format(*DefaultConfig());
   EXPECT_EQ(Format(*MustLoad(d)), d);
+}
+
+// msgc_server tcpbuf_size: written out only when set (a dump of the
+// effective configuration, loaded again, must not pin the peer links'
+// buffers to the default), and a change of "set" alone is a change.
+TEST(FormatTest, ServerTcpbufSizeOnlyWhenSet) {
+  const auto unset = MustLoad("msgc_server { }");
+  EXPECT_FALSE(unset->server.tcpbuf_size_set);
+  EXPECT_EQ(unset->server.tcpbuf_size, 131072u);
+  EXPECT_EQ(PeerLinkTcpbufSize(unset->server), 0u);
+  const std::string text = Format(*unset);
+  EXPECT_NE(text.find("  # tcpbuf_size = 131072 (not set"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("\n  tcpbuf_size ="), std::string::npos) << text;
+  EXPECT_FALSE(MustLoad(text)->server.tcpbuf_size_set);
+  // The value is still there for the client sessions and GetOption.
+  std::string v;
+  ASSERT_TRUE(GetOption(*unset, "msgc_server", "tcpbuf_size", &v).ok());
+  EXPECT_EQ(v, "131072");
+
+  for (const char* value : {"131072", "0", "4194304"}) {
+    const auto set =
+        MustLoad(std::string("msgc_server { tcpbuf_size = ") + value + " }");
+    EXPECT_TRUE(set->server.tcpbuf_size_set) << value;
+    EXPECT_EQ(PeerLinkTcpbufSize(set->server), std::stoul(value)) << value;
+    const std::string t = Format(*set);
+    EXPECT_NE(t.find(std::string("\n  tcpbuf_size = ") + value + "\n"),
+              std::string::npos)
+        << t;
+    EXPECT_EQ(t.find("# tcpbuf_size"), std::string::npos) << t;
+    EXPECT_TRUE(MustLoad(t)->server.tcpbuf_size_set) << t;
+  }
+  // The client scope's tcpbuf_size has no such rule: always written.
+  EXPECT_NE(Format(*MustLoad("msgc_client { }")).find("  tcpbuf_size = 131072"),
+            std::string::npos);
+}
+
+TEST(DiffTest, SettingServerTcpbufSizeToItsDefaultIsAChange) {
+  const auto unset = MustLoad("msgc_server { }");
+  const auto set = MustLoad("msgc_server { tcpbuf_size = 131072 }");
+  EXPECT_EQ(Diff(*unset, *set),
+            (std::vector<Change>{{"msgc_server.tcpbuf_size", "", "131072"}}));
+  EXPECT_EQ(Diff(*set, *unset),
+            (std::vector<Change>{{"msgc_server.tcpbuf_size", "131072", ""}}));
+  EXPECT_TRUE(Diff(*unset, *MustLoad("msgc_server { }")).empty());
+}
+
+TEST(SetOptionTest, ServerTcpbufSizeBecomesSet) {
+  const auto base = MustLoad("msgc_server { }");
+  const LoadResult r = SetOption(*base, "msgc_server", "tcpbuf_size", "65536");
+  ASSERT_TRUE(r.ok()) << r.ErrorText();
+  EXPECT_TRUE(r.config->server.tcpbuf_size_set);
+  EXPECT_EQ(PeerLinkTcpbufSize(r.config->server), 65536u);
+  // Other options leave it unset.
+  const LoadResult o = SetOption(*base, "msgc_server", "max_backlog", "100");
+  ASSERT_TRUE(o.ok()) << o.ErrorText();
+  EXPECT_FALSE(o.config->server.tcpbuf_size_set);
+  EXPECT_EQ(PeerLinkTcpbufSize(o.config->server), 0u);
 }
 
 TEST(FormatTest, ImpliedListenerIsShown) {

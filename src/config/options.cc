@@ -533,7 +533,17 @@ const std::vector<OptionDef>& ServerOptionsTable() {
       OptionDef{"peers", ApplyPeers, FormatPeers},
       MSGC_UNSIGNED(server, port, 1),
       MSGC_SECONDS(server, reconnect_interval),
-      MSGC_UNSIGNED(server, tcpbuf_size, 0),
+      OptionDef{"tcpbuf_size",
+                [](std::string_view n, const Value& v, Config* c, Errors* e) {
+                  if (!ApplyUnsigned(n, v, 0, &c->server.tcpbuf_size, e)) {
+                    return false;
+                  }
+                  c->server.tcpbuf_size_set = true;
+                  return true;
+                },
+                [](const Config& c) {
+                  return fmt::format("{}", c.server.tcpbuf_size);
+                }},
   };
   return table;
 }

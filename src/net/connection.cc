@@ -115,17 +115,53 @@ void Connection::ApplySocketOptions() {
   // Frames are already batched by the gather writes; Nagle would only add
   // latency to small control frames.
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  // Only the send buffer is set here. SO_RCVBUF must be in place before the
-  // TCP handshake (the listener / dialler sets it): shrinking it on an
-  // established connection below the advertised window drops data in flight
-  // and stalls the connection.
-  if (options_.tcpbuf_size > 0) {
-    const int size = static_cast<int>(options_.tcpbuf_size);
-    socket_.set_option(asio::socket_base::send_buffer_size(size), ec);
-    if (ec) {
-      MSGC_LOG_DEBUG("{}: SO_SNDBUF {}: {}", remote_, size, ec.message());
-    }
+  // tcpbuf_size 0: nothing is set, the kernel autotunes both buffers (and
+  // a buffer set before stays as it is: Linux cannot undo SO_SNDBUF or
+  // SO_RCVBUF, which is why an owner that does not know yet what a
+  // connection is for starts it with 0; see ConnectionOptions).
+  if (options_.tcpbuf_size == 0) return;
+  const int size = static_cast<int>(
+      std::min<uint32_t>(options_.tcpbuf_size, kMaxSocketBuffer));
+  socket_.set_option(asio::socket_base::send_buffer_size(size), ec);
+  if (ec) {
+    MSGC_LOG_DEBUG("{}: SO_SNDBUF {}: {}", remote_, size, ec.message());
   }
+  // SO_RCVBUF is best set before the TCP handshake (the listener or the
+  // dialler does that). Set on an established connection it must not
+  // shrink the buffer: below the window already advertised the kernel
+  // drops data in flight and the connection stalls. Growing it, or setting
+  // what the listener already set, is safe. (asio reports half the
+  // kernel's figure on Linux, i.e. in the units of `size`: the kernel
+  // doubles what is set.)
+  asio::socket_base::receive_buffer_size current;
+  socket_.get_option(current, ec);
+  if (ec) {
+    MSGC_LOG_DEBUG("{}: SO_RCVBUF: {}", remote_, ec.message());
+    return;
+  }
+  if (current.value() > size) {
+    MSGC_LOG_DEBUG("{}: SO_RCVBUF {} left at {}: would shrink it", remote_,
+                   size, current.value());
+    return;
+  }
+  socket_.set_option(asio::socket_base::receive_buffer_size(size), ec);
+  if (ec) {
+    MSGC_LOG_DEBUG("{}: SO_RCVBUF {}: {}", remote_, size, ec.message());
+  }
+}
+
+int Connection::send_buffer() const {
+  asio::socket_base::send_buffer_size v;
+  std::error_code ec;
+  socket_.get_option(v, ec);
+  return ec ? -1 : v.value();
+}
+
+int Connection::receive_buffer() const {
+  asio::socket_base::receive_buffer_size v;
+  std::error_code ec;
+  socket_.get_option(v, ec);
+  return ec ? -1 : v.value();
 }
 
 void Connection::SetOptions(const ConnectionOptions& options) {

@@ -77,6 +77,9 @@ bool IsAbnormalClose(CloseReason reason);
 
 // Limits of the connection machinery that are not configuration.
 inline constexpr size_t kMaxIovecsPerWrite = 64;  // frames per gather write
+// tcpbuf_size is clamped to this (setsockopt takes an int; the kernel
+// clamps further, to net.core.wmem_max / rmem_max).
+inline constexpr uint32_t kMaxSocketBuffer = 1u << 30;
 // Bytes per read: the size of the per-thread read buffer (not per connection).
 inline constexpr size_t kReadChunk = 64 * 1024;
 // How long a closing connection may take to flush its last frames and see
@@ -89,8 +92,15 @@ struct ConnectionOptions {
   std::chrono::milliseconds idle_timeout{30000};
   size_t max_backlog = 5000;  // messages queued before kSlowConsumer
   size_t messages_per_iter = 20;
-  // SO_SNDBUF (0 = OS default). SO_RCVBUF with the same value is the
-  // creator's job, before the handshake (see Listener::Open).
+  // SO_SNDBUF and SO_RCVBUF, applied by Start() and by SetOptions() when it
+  // changes. 0 = nothing is set: the kernel autotunes both buffers, which an
+  // explicit size turns off for good (Linux has no way back), so a
+  // connection whose use is not known yet (an accepted one, before its
+  // HELLO says client or peer) starts with 0 and gets its size later.
+  // SO_RCVBUF is applied only while it does not shrink the current buffer:
+  // shrinking it below the advertised window drops data in flight. The creator
+  // may set SO_RCVBUF before the handshake (see Listener::Open), which also
+  // sizes TCP's window scale for it.
   uint32_t tcpbuf_size = 131072;
   uint32_t max_body = wire::kMaxControlBody;  // larger frames: OnTooLarge
 };
@@ -193,6 +203,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t low_water_mark() const {
     return options_.max_backlog / 2 > 0 ? options_.max_backlog / 2 : 1;
   }
+
+  // The socket's SO_SNDBUF / SO_RCVBUF in the units of tcpbuf_size (asio
+  // halves the kernel's figure on Linux, which doubles what is set for its
+  // bookkeeping), whether set or reached by autotuning; -1 on error.
+  // Tests, diagnostics.
+  int send_buffer() const;
+  int receive_buffer() const;
 
   // Bytes of input buffer the connection holds of its own (memory
   // accounting, tests): zero unless a partial frame, or frames left for a

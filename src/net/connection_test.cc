@@ -97,6 +97,59 @@ std::string JoinFrame(std::string_view group) {
   return f;
 }
 
+// Socket buffers (in the units of tcpbuf_size: the kernel doubles what is
+// set and asio halves what it reports). Sizes stay below a stock
+// net.core.wmem_max / rmem_max (212992), which would clamp them.
+TEST_F(ConnectionTest, TcpbufSizeSetsBothBuffers) {
+  ConnectionOptions o;
+  o.tcpbuf_size = 131072;
+  Open(o);
+  EXPECT_EQ(conn_->send_buffer(), 131072);
+  // The accepted socket starts at net.ipv4.tcp_rmem's default (131072 on
+  // a stock kernel, i.e. 65536 here): growing it is applied.
+  EXPECT_EQ(conn_->receive_buffer(), 131072);
+}
+
+TEST_F(ConnectionTest, ZeroLeavesBuffersToTheKernelUntilSet) {
+  ConnectionOptions o;
+  o.tcpbuf_size = 0;
+  Open(o);
+  const int snd0 = conn_->send_buffer();
+  const int rcv0 = conn_->receive_buffer();
+  ASSERT_GT(snd0, 0);
+  ASSERT_GT(rcv0, 0);
+  // Nothing set: what a fresh socket has (the client's is untouched too).
+  asio::socket_base::receive_buffer_size client_rcv;
+  client_.get_option(client_rcv);
+  EXPECT_EQ(rcv0, client_rcv.value());
+  // Set later (the server's client sessions after HELLO): both applied.
+  const uint32_t size = static_cast<uint32_t>(rcv0);
+  o.tcpbuf_size = size;
+  conn_->SetOptions(o);
+  EXPECT_EQ(conn_->send_buffer(), static_cast<int>(size));
+  EXPECT_EQ(conn_->receive_buffer(), static_cast<int>(size));
+  o.tcpbuf_size = 2 * size;  // growing
+  conn_->SetOptions(o);
+  EXPECT_EQ(conn_->send_buffer(), static_cast<int>(2 * size));
+  EXPECT_EQ(conn_->receive_buffer(), static_cast<int>(2 * size));
+  // Data still flows both ways.
+  asio::write(client_, asio::buffer(JoinFrame("after")));
+  RunUntil([&] { return rec_.frames.size() == 1; });
+}
+
+TEST_F(ConnectionTest, ReceiveBufferIsNeverShrunkOnALiveConnection) {
+  ConnectionOptions o;
+  o.tcpbuf_size = 0;
+  Open(o);
+  const int rcv0 = conn_->receive_buffer();
+  ASSERT_GE(rcv0, 16384);
+  o.tcpbuf_size = static_cast<uint32_t>(rcv0 / 4);  // smaller than current
+  conn_->SetOptions(o);
+  EXPECT_EQ(conn_->receive_buffer(), rcv0);
+  // The send buffer may shrink: only data not yet queued is affected.
+  EXPECT_EQ(conn_->send_buffer(), rcv0 / 4);
+}
+
 TEST_F(ConnectionTest, DeliversFramesSplitAnywhere) {
   Open({});
   std::string bytes = JoinFrame("a") + JoinFrame("bb") + JoinFrame("ccc");

@@ -127,6 +127,9 @@ Status MeshOptionsFor(const config::Config& config, const ServerIdentity& id,
   o.self = id.node;
   o.incarnation = id.incarnation;
   o.link = link;
+  // Peer links keep the kernel's buffer autotuning unless tcpbuf_size is
+  // set explicitly (docs/operations.md, "tcpbuf_size and the distance").
+  o.link.tcpbuf_size = config::PeerLinkTcpbufSize(s);
   // ITEM frames carry a whole DELIVER frame plus the item and mesh headers;
   // an INSTALL every member's state.
   o.link.max_body =
@@ -156,9 +159,9 @@ Status Server::Start() {
       !s.ok()) {
     return s;
   }
-  Status s =
-      BindListeners(EffectiveListen(*config_), config_->server.tcpbuf_size,
-                    /*all_or_nothing=*/true);
+  Status s = BindListeners(EffectiveListen(*config_),
+                           config::PeerLinkTcpbufSize(config_->server),
+                           /*all_or_nothing=*/true);
   if (!s.ok()) return s;
   mesh_ = std::make_unique<mesh::Mesh>(io_, mesh_options_, this);
   s = mesh_->Start();
@@ -270,12 +273,15 @@ void Server::ApplyConfig(std::shared_ptr<const config::Config> config) {
   conn_options_ = ConnectionOptionsFor(s);
   max_message_size_ = s.max_message_size;
   for (BoundListener& b : listeners_)
-    b.listener->SetReceiveBuffer(s.tcpbuf_size);
+    b.listener->SetReceiveBuffer(config::PeerLinkTcpbufSize(s));
   for (auto& [id, session] : sessions_) {
-    session->conn->SetOptions(conn_options_);
+    // Before HELLO it may be a peer: it gets its options at HELLO.
+    if (session->state == Session::State::kActive) {
+      session->conn->SetOptions(conn_options_);
+    }
   }
   // Listeners: re-bound where the addresses changed; connections stay up.
-  BindListeners(EffectiveListen(*config), s.tcpbuf_size,
+  BindListeners(EffectiveListen(*config), config::PeerLinkTcpbufSize(s),
                 /*all_or_nothing=*/false);
   // Peers and link timing. The node name cannot change at runtime, so a
   // peers list without this server is refused (the old one stays).
@@ -319,8 +325,12 @@ void Server::OnAccept(asio::ip::tcp::socket socket) {
   const MemberId id = ++next_id_;
   std::error_code ec;
   const asio::ip::tcp::endpoint remote = socket.remote_endpoint(ec);
-  auto conn =
-      net::Connection::Create(std::move(socket), id, conn_options_, this);
+  // Client or peer is known at HELLO only, and a socket buffer once set
+  // cannot be given back to the kernel's autotuning: until then the
+  // buffers are the peer links' (unset: autotuning).
+  net::ConnectionOptions options = conn_options_;
+  options.tcpbuf_size = config::PeerLinkTcpbufSize(config_->server);
+  auto conn = net::Connection::Create(std::move(socket), id, options, this);
   auto session = std::make_unique<Session>(id, conn);
   session->remote_endpoint = remote;
   conn->set_context(session.get());
@@ -484,7 +494,8 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
   }
 
   s.state = Session::State::kActive;
-  ++sessions_version_;  // a private name to route to
+  s.conn->SetOptions(conn_options_);  // a client: its socket buffers now
+  ++sessions_version_;                // a private name to route to
   s.name = std::move(name);
   s.private_name = std::move(private_name);
   s.conn->set_name(s.private_name);
