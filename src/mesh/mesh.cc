@@ -332,6 +332,19 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Delivers local_ (all of it, or up to kMaxDeliverPerTurn when `paced`).
   void DeliverLocal(bool paced);
   void DeliverOne(int idx, uint32_t oseq, StoredItem& it);
+  // An item of the current configuration as the listener sees it; `body`
+  // must outlive its use.
+  Item ListenerItem(std::string_view origin, uint64_t ts, wire::Service service,
+                    uint8_t kind, const std::string& body) const {
+    Item out;
+    out.origin = origin;
+    out.ts = ts;
+    out.conf_id = conf_id_;
+    out.service = service;
+    out.kind = kind;
+    out.body = AsBytes(body);
+    return out;
+  }
   uint64_t Bound() const;
   // Safe items stamped up to this are known held by every member.
   uint64_t SafeBound() const;
@@ -1520,14 +1533,9 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     need_.assign(members_.size(), 1);
     if (routed) {
       std::fill(need_.begin(), need_.end(), uint8_t{0});
-      Item out;
-      out.origin = options_.self;
-      out.ts = clock_ + 1;
-      out.conf_id = conf_id_;
-      out.service = service;
-      out.kind = kind;
-      out.body = AsBytes(body);
-      listener_->SelectBodies(out, member_names_, need_);
+      listener_->SelectBodies(
+          ListenerItem(options_.self, clock_ + 1, service, kind, body),
+          member_names_, need_);
       // A server whose join we received but did not deliver yet may be
       // interested at this item's place in the order: it gets the body.
       for (size_t i = 0; i < members_.size(); ++i) {
@@ -1992,14 +2000,8 @@ void Mesh::Impl::DeliverOne(int idx, uint32_t oseq, StoredItem& it) {
   // A routed item whose body we lack is not for us (docs/mesh.md §3.1): its
   // place in the order passes without a delivery.
   if (!it.has_body()) return;
-  Item out;
-  out.origin = members_[idx].name;
-  out.ts = it.ts;
-  out.conf_id = conf_id_;
-  out.service = it.service;
-  out.kind = it.kind;
-  out.body = AsBytes(it.body);
-  listener_->OnDeliver(out);
+  listener_->OnDeliver(
+      ListenerItem(members_[idx].name, it.ts, it.service, it.kind, it.body));
 }
 
 void Mesh::Impl::DeliverLocal(bool paced) {
@@ -2011,13 +2013,7 @@ void Mesh::Impl::DeliverLocal(bool paced) {
     }
     LocalItem li = std::move(local_.front());
     local_.pop_front();
-    Item out;
-    out.origin = options_.self;
-    out.ts = li.ts;
-    out.conf_id = conf_id_;
-    out.service = li.service;
-    out.kind = li.kind;
-    out.body = AsBytes(li.body);
+    Item out = ListenerItem(options_.self, li.ts, li.service, li.kind, li.body);
     out.owned = &li.body;
     last_delivered_ = {li.ts, self_idx_};
     listener_->OnDeliver(out);
@@ -2310,15 +2306,8 @@ AcceptData Mesh::Impl::MakeAccept() const {
   std::vector<Item> own;
   for (const StoredItem& it : members_[self_idx_].items) {
     if (it.delivered || !it.known) continue;
-    Item item;
-    item.origin = options_.self;
-    item.ts = it.ts;
-    item.conf_id = conf_id_;
-    item.service = it.service;
-    item.kind = it.kind;
-    item.body = std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(it.body.data()), it.body.size());
-    own.push_back(item);
+    own.push_back(
+        ListenerItem(options_.self, it.ts, it.service, it.kind, it.body));
   }
   a.state = listener_->ConfigurationState(own);
   if (a.state.size() > wire::kMaxStateLen) {
