@@ -633,6 +633,8 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
     body = std::move(spare_bodies_.back());
     spare_bodies_.pop_back();
     body.clear();
+  } else {
+    body = mesh_->TakeBodyBuffer();  // a collected item's, when spare
   }
   body.reserve(kMessagePrefixSize +
                wire::DeliverFrameSize(s.private_name, send.groups.raw().size(),

@@ -312,7 +312,8 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // Buffers of delivered MESSAGE items that the mesh gave up (a
   // configuration of one server), reused for the next SENDs' items: a
   // steady stream then allocates nothing per message. Bounded in number
-  // and size.
+  // and size. With peers, the mesh keeps such buffers itself
+  // (Mesh::TakeBodyBuffer).
   std::vector<std::string> spare_bodies_;
   static constexpr size_t kMaxSpareBodies = 64;
   static constexpr size_t kMaxSpareBodyCapacity = 4096;
