@@ -292,6 +292,7 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // groups_.version() and the configuration's members are as recorded.
   struct BodyRouteCache {
     RouteKey key;
+    uint64_t conf_id = 0;  // an id of the configuration of `members`
     std::vector<std::string> members;
     std::vector<uint8_t> need;
   };
