@@ -232,7 +232,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   Configuration PublicConf() const;
   std::vector<LinkInfo> Links() const;
   size_t submit_queue() const { return submit_queue_.size(); }
-  std::string TakeBodyBuffer() { return TakeSpareBody(); }
+  void TakeBodyBuffer(std::string* into) { TakeSpareBody(into); }
   bool ordering() const { return running_ && state_ == State::kOperational; }
   asio::io_context& io() { return io_; }
   void BlockPeer(std::string_view peer, bool blocked);
@@ -471,13 +471,13 @@ class Mesh::Impl : public net::ConnectionHandler,
       spare_bodies_.push_back(std::move(body));
     }
   }
-  // A spare buffer (empty), or an empty string.
-  std::string TakeSpareBody() {
-    if (spare_bodies_.empty()) return {};
-    std::string b = std::move(spare_bodies_.back());
+  // Swaps a spare buffer (empty) into *into, which must be empty; swapped
+  // in place, as moving it out costs several string moves per item.
+  void TakeSpareBody(std::string* into) {
+    if (spare_bodies_.empty()) return;
+    spare_bytes_ -= spare_bodies_.back().capacity();
+    into->swap(spare_bodies_.back());
     spare_bodies_.pop_back();
-    spare_bytes_ -= b.capacity();
-    return b;
   }
 
   // Membership protocol.
@@ -1710,7 +1710,7 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
       // A new item's body is empty: a collected item's buffer saves the
       // allocation (and, later, the free).
       if (s->body.capacity() < item.body.size() && !spare_bodies_.empty()) {
-        s->body = TakeSpareBody();
+        TakeSpareBody(&s->body);
       }
       s->body.assign(item.body);
     }
@@ -2957,7 +2957,7 @@ Status Mesh::UpdateOptions(const MeshOptions& options) {
 Configuration Mesh::configuration() const { return impl_->PublicConf(); }
 std::vector<LinkInfo> Mesh::links() const { return impl_->Links(); }
 size_t Mesh::submit_queue() const { return impl_->submit_queue(); }
-std::string Mesh::TakeBodyBuffer() { return impl_->TakeBodyBuffer(); }
+void Mesh::TakeBodyBuffer(std::string* into) { impl_->TakeBodyBuffer(into); }
 bool Mesh::ordering() const { return impl_->ordering(); }
 void Mesh::TestBlockPeer(std::string_view peer, bool blocked) {
   impl_->BlockPeer(peer, blocked);

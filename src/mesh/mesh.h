@@ -215,10 +215,11 @@ class Mesh {
   bool Submit(wire::Service service, uint8_t kind, std::string body,
               uint8_t flags = 0);
 
-  // An empty string, with the capacity of a collected item's body when one
-  // is spare: for building the body of the next Submit without allocating
-  // (the mesh keeps the buffers of items it no longer needs).
-  std::string TakeBodyBuffer();
+  // Swaps the buffer of a collected item's body (empty), when one is spare,
+  // into *into, which must be empty: for building the body of the next
+  // Submit without allocating (the mesh keeps the buffers of items it no
+  // longer needs). Leaves *into alone otherwise.
+  void TakeBodyBuffer(std::string* into);
 
   // Applies reloaded options: timing to live links, added peers dialled,
   // removed peers closed (they leave the configuration). self and

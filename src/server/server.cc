@@ -635,7 +635,7 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
     spare_bodies_.pop_back();
     body.clear();
   } else {
-    body = mesh_->TakeBodyBuffer();  // a collected item's, when spare
+    mesh_->TakeBodyBuffer(&body);  // a collected item's, when spare
   }
   body.reserve(kMessagePrefixSize +
                wire::DeliverFrameSize(s.private_name, send.groups.raw().size(),
