@@ -232,6 +232,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   Configuration PublicConf() const;
   std::vector<LinkInfo> Links() const;
   size_t submit_queue() const { return submit_queue_.size(); }
+  void TakeBodyBuffer(std::string* into) { TakeSpareBody(into); }
   bool ordering() const { return running_ && state_ == State::kOperational; }
   asio::io_context& io() { return io_; }
   void BlockPeer(std::string_view peer, bool blocked);
@@ -346,6 +347,16 @@ class Mesh::Impl : public net::ConnectionHandler,
     return out;
   }
   uint64_t Bound() const;
+  // Whether `bound` (our Bound()) is worth a CLOCK of its own: until it
+  // covers every safe item we hold (they wait for it), and otherwise once
+  // it rose by kStableNewsStep since announced, so that the others can drop
+  // our delivered items (a server that only sends never has clock news, and
+  // its peers would keep every item of its stream).
+  bool StableNews(uint64_t bound) const {
+    return bound > announced_stable_ &&
+           (announced_stable_ < safe_high_ ||
+            bound - announced_stable_ >= kStableNewsStep);
+  }
   // Safe items stamped up to this are known held by every member.
   uint64_t SafeBound() const;
   void ScheduleClock();
@@ -440,6 +451,34 @@ class Mesh::Impl : public net::ConnectionHandler,
       submit_queue_;
   std::vector<std::string> member_names_;  // members_' names (SelectBodies)
   std::vector<uint8_t> need_;              // scratch for SelectBodies
+  // Body buffers of collected items, reused for the bodies of new items
+  // (received ones, and through TakeBodyBuffer the listener's submissions):
+  // a steady stream then allocates and frees no body per item. Bounded in
+  // bytes (stability comes in steps, kStableNewsStep, so a collection frees
+  // a few hundred items at a time, or more when a peer is slow to announce)
+  // and per buffer (a burst of large bodies is not kept).
+  std::vector<std::string> spare_bodies_;
+  size_t spare_bytes_ = 0;  // capacity of spare_bodies_' buffers
+  static constexpr size_t kMaxSpareBytes = 1 << 20;
+  static constexpr size_t kMaxSpareBodyCapacity = 4096;
+  // Keeps a collected item's body buffer in spare_bodies_ (if it fits).
+  void RecycleBody(std::string& body) {
+    const size_t cap = body.capacity();
+    if (spare_bytes_ + cap <= kMaxSpareBytes && cap <= kMaxSpareBodyCapacity &&
+        cap > std::string().capacity()) {  // not inline (SSO)
+      body.clear();
+      spare_bytes_ += cap;
+      spare_bodies_.push_back(std::move(body));
+    }
+  }
+  // Swaps a spare buffer (empty) into *into, which must be empty; swapped
+  // in place, as moving it out costs several string moves per item.
+  void TakeSpareBody(std::string* into) {
+    if (spare_bodies_.empty()) return;
+    spare_bytes_ -= spare_bodies_.back().capacity();
+    into->swap(spare_bodies_.back());
+    spare_bodies_.pop_back();
+  }
 
   // Membership protocol.
   ProposalKey lock_;
@@ -1668,6 +1707,11 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
     if (take != nullptr) {
       s->body = std::move(*take);
     } else {
+      // A new item's body is empty: a collected item's buffer saves the
+      // allocation (and, later, the free).
+      if (s->body.capacity() < item.body.size() && !spare_bodies_.empty()) {
+        TakeSpareBody(&s->body);
+      }
       s->body.assign(item.body);
     }
   } else {
@@ -1957,9 +2001,7 @@ void Mesh::Impl::SendClockTo(int idx) {
 void Mesh::Impl::SendClock() {
   const uint64_t bound = Bound();
   const bool clock_news = clock_ > announced_ts_;
-  // Stability news matters only until it covers every safe item we hold.
-  const bool stable_news =
-      bound > announced_stable_ && announced_stable_ < safe_high_;
+  const bool stable_news = StableNews(bound);
   std::string f;  // encoded only if someone gets it (this runs every turn)
   for (size_t i = 0; i < members_.size(); ++i) {
     if (static_cast<int>(i) == self_idx_) continue;
@@ -2053,9 +2095,7 @@ void Mesh::Impl::Deliver() {
     DeliverOne(idx, oseq, *it);
     ++delivered;
   }
-  if (announced_stable_ < safe_high_ && bound > announced_stable_) {
-    ScheduleClock();
-  }
+  if (StableNews(bound)) ScheduleClock();
   CollectGarbage();
 }
 
@@ -2073,6 +2113,7 @@ void Mesh::Impl::CollectGarbage() {
   for (ConfMember& m : members_) {
     while (!m.items.empty() && m.items.front().delivered &&
            m.items.front().ts <= min_stable) {
+      RecycleBody(m.items.front().body);
       m.items.pop_front();
       ++m.first_oseq;
     }
@@ -2916,6 +2957,7 @@ Status Mesh::UpdateOptions(const MeshOptions& options) {
 Configuration Mesh::configuration() const { return impl_->PublicConf(); }
 std::vector<LinkInfo> Mesh::links() const { return impl_->Links(); }
 size_t Mesh::submit_queue() const { return impl_->submit_queue(); }
+void Mesh::TakeBodyBuffer(std::string* into) { impl_->TakeBodyBuffer(into); }
 bool Mesh::ordering() const { return impl_->ordering(); }
 void Mesh::TestBlockPeer(std::string_view peer, bool blocked) {
   impl_->BlockPeer(peer, blocked);

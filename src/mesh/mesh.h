@@ -62,6 +62,9 @@ inline constexpr size_t kMaxBatchItems = 256;
 // the deliveries went to can write meanwhile, instead of a burst of a whole
 // backlog landing in their queues within one turn).
 inline constexpr size_t kMaxDeliverPerTurn = 256;
+// A server announces its `stable` in a CLOCK of its own once it rose by this
+// many stamps (the others keep our items until it covers them).
+inline constexpr uint64_t kStableNewsStep = 256;
 // Acks are sent at once after this many unacknowledged frames.
 inline constexpr uint64_t kAckEvery = 256;
 // Resolution of the reachability (idle) check.
@@ -211,6 +214,12 @@ class Mesh {
   // `flags`: kSubmitRouted, kSubmitInterest.
   bool Submit(wire::Service service, uint8_t kind, std::string body,
               uint8_t flags = 0);
+
+  // Swaps the buffer of a collected item's body (empty), when one is spare,
+  // into *into, which must be empty: for building the body of the next
+  // Submit without allocating (the mesh keeps the buffers of items it no
+  // longer needs). Leaves *into alone otherwise.
+  void TakeBodyBuffer(std::string* into);
 
   // Applies reloaded options: timing to live links, added peers dialled,
   // removed peers closed (they leave the configuration). self and

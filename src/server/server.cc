@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "net/endpoint.h"
+#include "wire/coding.h"
 #include "wire/mesh_frame.h"
 
 namespace msgc::server {
@@ -633,6 +634,8 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
     body = std::move(spare_bodies_.back());
     spare_bodies_.pop_back();
     body.clear();
+  } else {
+    mesh_->TakeBodyBuffer(&body);  // a collected item's, when spare
   }
   body.reserve(kMessagePrefixSize +
                wire::DeliverFrameSize(s.private_name, send.groups.raw().size(),
@@ -786,9 +789,30 @@ size_t Server::DiscardPendingMessages(MemberId id) {
 
 namespace {
 
+// DecodeMessageDeliver's common case, without a Status (two of them cost
+// about as much as the decoding on this per-message path): true exactly
+// when DecodeMessageDeliver would succeed, with the same result.
+bool TryDecodeMessageDeliver(std::span<const uint8_t> body, MessageItem* mi,
+                             wire::Deliver* d) {
+  if (body.size() < kMessagePrefixSize + wire::kHeaderSize) return false;
+  mi->sender_sid = wire::GetU64(body.data());
+  mi->flags = body[8];
+  mi->deliver_frame = body.subspan(kMessagePrefixSize);
+  const auto& b = mi->deliver_frame;
+  wire::Frame f;
+  f.header.body_len = wire::GetU32(b.data());
+  f.header.type = static_cast<FrameType>(b[4]);
+  f.header.flags = b[5];
+  f.body = b.subspan(wire::kHeaderSize);
+  return f.header.body_len == f.body.size() && wire::TryDecodeDeliver(f, d);
+}
+
 // Decodes the DELIVER frame carried by a MESSAGE item (header checked).
 Status DecodeMessageDeliver(std::span<const uint8_t> body, MessageItem* mi,
                             wire::Deliver* d) {
+  if (TryDecodeMessageDeliver(body, mi, d)) [[likely]] {
+    return Status::OK();
+  }
   Status st = DecodeMessageItem(body, mi);
   if (!st.ok()) return st;
   const auto& b = mi->deliver_frame;
@@ -822,18 +846,27 @@ void Server::SelectBodies(const mesh::Item& item,
   MessageItem mi;
   wire::Deliver d;
   if (item.kind != static_cast<uint8_t>(ItemKind::kMessage) ||
-      !DecodeMessageDeliver(item.body, &mi, &d).ok()) {
+      (!TryDecodeMessageDeliver(item.body, &mi, &d) &&
+       !DecodeMessageDeliver(item.body, &mi, &d).ok())) {
     std::fill(need.begin(), need.end(), uint8_t{1});
     return;
   }
   // A stream of messages to the same destinations needs the same servers
-  // until the table or the configuration changes.
+  // until the table or the configuration changes. A configuration id names
+  // one member list (the mesh numbers each new one above all it has seen),
+  // so comparing the names is needed only when it changed.
   BodyRouteCache& c = body_route_;
   if (c.key.Matches(d.groups, groups_.version()) &&
-      std::equal(members.begin(), members.end(), c.members.begin(),
-                 c.members.end())) {
-    std::copy(c.need.begin(), c.need.end(), need.begin());
-    return;
+      c.need.size() == need.size()) {
+    if (c.conf_id != item.conf_id &&
+        std::equal(members.begin(), members.end(), c.members.begin(),
+                   c.members.end())) {
+      c.conf_id = item.conf_id;
+    }
+    if (c.conf_id == item.conf_id) {
+      std::copy(c.need.begin(), c.need.end(), need.begin());
+      return;
+    }
   }
   for (std::string_view dest : d.groups) {
     if (!dest.empty() && dest.front() == '#') {
@@ -853,6 +886,7 @@ void Server::SelectBodies(const mesh::Item& item,
     }
   }
   c.key.Set(d.groups, groups_.version());
+  c.conf_id = item.conf_id;
   c.members.assign(members.begin(), members.end());
   c.need.assign(need.begin(), need.end());
 }
@@ -935,10 +969,11 @@ void Server::ApplyMessage(std::string_view origin,
                           std::span<const uint8_t> body, std::string* owned) {
   MessageItem mi;
   wire::Deliver d;
-  Status st = DecodeMessageDeliver(body, &mi, &d);
-  if (!st.ok()) {
-    MSGC_LOG_ERROR("item from {}: {}", origin, st.message());
-    return;
+  if (!TryDecodeMessageDeliver(body, &mi, &d)) [[unlikely]] {
+    if (Status st = DecodeMessageDeliver(body, &mi, &d); !st.ok()) {
+      MSGC_LOG_ERROR("item from {}: {}", origin, st.message());
+      return;
+    }
   }
   // The item's buffer, when the mesh gives it up, is kept for the next
   // SEND's item (once the frame was copied out of it, or not needed).

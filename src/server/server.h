@@ -292,6 +292,7 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // groups_.version() and the configuration's members are as recorded.
   struct BodyRouteCache {
     RouteKey key;
+    uint64_t conf_id = 0;  // an id of the configuration of `members`
     std::vector<std::string> members;
     std::vector<uint8_t> need;
   };
@@ -312,7 +313,8 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   // Buffers of delivered MESSAGE items that the mesh gave up (a
   // configuration of one server), reused for the next SENDs' items: a
   // steady stream then allocates nothing per message. Bounded in number
-  // and size.
+  // and size. With peers, the mesh keeps such buffers itself
+  // (Mesh::TakeBodyBuffer).
   std::vector<std::string> spare_bodies_;
   static constexpr size_t kMaxSpareBodies = 64;
   static constexpr size_t kMaxSpareBodyCapacity = 4096;

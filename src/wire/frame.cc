@@ -563,6 +563,10 @@ Status DecodeSend(const Frame& f, Send* out) {
   return CheckService(FrameType::kSend, service, &out->service);
 }
 
+bool TryDecodeDeliver(const Frame& f, Deliver* out) {
+  return f.header.type == FrameType::kDeliver && FastDecodeDeliver(f, out);
+}
+
 Status DecodeDeliver(const Frame& f, Deliver* out) {
   if (f.header.type == FrameType::kDeliver && FastDecodeDeliver(f, out))
       [[likely]] {

@@ -305,6 +305,10 @@ Status DecodeJoin(const Frame& f, Join* out);
 Status DecodeLeave(const Frame& f, Leave* out);
 Status DecodeSend(const Frame& f, Send* out);
 Status DecodeDeliver(const Frame& f, Deliver* out);
+// DecodeDeliver's common case without building a Status, for the servers'
+// per-message path: true exactly when DecodeDeliver would succeed with the
+// same result; false means "call DecodeDeliver" (for the error).
+bool TryDecodeDeliver(const Frame& f, Deliver* out);
 Status DecodeMembership(const Frame& f, Membership* out);
 // kNoop and kGoodbye must have empty bodies.
 Status DecodeEmpty(const Frame& f);
