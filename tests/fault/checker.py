@@ -51,6 +51,7 @@ import argparse
 import bisect
 import collections
 import glob
+import itertools
 import json
 import os
 import sys
@@ -613,8 +614,67 @@ class Checker:
         ep = epoch(ctx)
         closed = self.cleanup_of.get(ep)
         if closed and len(closed) == 1:
-            return next(iter(closed))
-        return ep
+            ep = next(iter(closed))
+        # Where no client there saw the closed view (every member of the
+        # group at that server joined during clean-up), the server's own
+        # derivation of clean-up epochs names it (cleanup_bases); every
+        # epoch of one configuration maps to one name.
+        return self.cleanup_bases().get(ep, ep)
+
+    def cleanup_bases(self):
+        """clean-up epoch -> the epoch of the configuration it cleans up.
+        msgcd numbers the views changed after a transitional signal with
+        SplitMix64(base ^ SplitMix64(h)), base the configuration's regular
+        epoch and h the FNV-1a hash of the sorted node names of the
+        transitional set, each followed by 0xff (Server::OnTransitional).
+        SplitMix64 is a bijection, so every epoch seen gives one candidate
+        base per possible transitional set; a candidate is real when it is
+        an epoch seen, or when two epochs seen give it (two sides of one
+        partition, both cleaning up a configuration whose own regular views
+        no client saw: a change that left every group as it was renumbers
+        its views without an event). Chance agreements of 64-bit values
+        are negligible."""
+        if getattr(self, "_cleanup_bases", None) is not None:
+            return self._cleanup_bases
+        cfg = next((f for f in self.faults if f["ev"] == "config"), {})
+        nodes = ["node%d" % i for i in range(1, int(cfg.get("nodes", 3)) + 1)]
+        hashes = []
+        for r in range(1, len(nodes) + 1):
+            for subset in itertools.combinations(sorted(nodes), r):
+                h = 0xcbf29ce484222325
+                for node in subset:
+                    for c in node.encode():
+                        h = ((h ^ c) * 0x100000001b3) & MASK64
+                    h = ((h ^ 0xff) * 0x100000001b3) & MASK64
+                hashes.append(split_mix64(h))
+        epochs = {epoch(e["view"]) for rec in self.incs.values()
+                  for e in rec["events"] if e["ev"] == "view"}
+        derived = collections.defaultdict(set)  # candidate base -> epochs
+        for ep in epochs:
+            inv = split_mix64_inverse(int(ep, 16))
+            for sh in hashes:
+                derived["%016x" % (inv ^ sh)].add(ep)
+        # Epochs linked through a real candidate name one configuration
+        # (union-find; a pair of clean-up epochs of one base also agrees on
+        # a second, spurious candidate, which links the same two epochs).
+        parent = {}
+
+        def find(x):
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for base, eps in derived.items():
+            if base in epochs or len(eps) > 1:
+                linked = sorted(eps | ({base} if base in epochs else set()))
+                for ep in linked[1:]:
+                    parent[find(ep)] = find(linked[0])
+        out = {}
+        for ep in list(parent):
+            out[ep] = find(ep)
+        self._cleanup_bases = out
+        return out
 
     # -- agreed
     def check_agreed(self):
@@ -904,6 +964,32 @@ class Checker:
         print("VERDICT: %s (seed %s)" % ("PASS" if total == 0 else "FAIL",
                                          cfg.get("seed", "?")))
         return 0 if total == 0 else 1
+
+
+MASK64 = (1 << 64) - 1
+
+
+def split_mix64(x):
+    """msgcd's SplitMix64 (src/server/server.cc)."""
+    x = (x + 0x9e3779b97f4a7c15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94d049bb133111eb) & MASK64
+    return x ^ (x >> 31)
+
+
+def split_mix64_inverse(y):
+    """The x with split_mix64(x) == y."""
+    def unxorshift(v, shift):
+        x = v
+        for _ in range(64 // shift + 1):
+            x = v ^ (x >> shift)
+        return x
+    x = unxorshift(y, 31)
+    x = (x * pow(0x94d049bb133111eb, -1, 1 << 64)) & MASK64
+    x = unxorshift(x, 27)
+    x = (x * pow(0xbf58476d1ce4e5b9, -1, 1 << 64)) & MASK64
+    x = unxorshift(x, 30)
+    return (x - 0x9e3779b97f4a7c15) & MASK64
 
 
 def epoch(view_id):
