@@ -846,8 +846,7 @@ void Server::SelectBodies(const mesh::Item& item,
   MessageItem mi;
   wire::Deliver d;
   if (item.kind != static_cast<uint8_t>(ItemKind::kMessage) ||
-      (!TryDecodeMessageDeliver(item.body, &mi, &d) &&
-       !DecodeMessageDeliver(item.body, &mi, &d).ok())) {
+      !TryDecodeMessageDeliver(item.body, &mi, &d)) {
     std::fill(need.begin(), need.end(), uint8_t{1});
     return;
   }
