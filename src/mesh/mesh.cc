@@ -1567,6 +1567,13 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
   const bool routed = (flags & kSubmitRouted) != 0 && route_ok_ &&
                       members_.size() > 1 &&
                       members_.size() <= kMaxRoutedMembers;
+  // A routed safe item reaches the members without interest as a header
+  // (no body), never as a bare number: a member that knew it by number only
+  // would neither wait for it to be stable nor put the transitional signal
+  // in front of it as its holders do, and members moving on together would
+  // deliver what follows it on different sides of the signal (finding F13,
+  // docs/mesh.md §3.1).
+  const bool header_only = routed && service == wire::Service::kSafe;
   const bool many = members_.size() > 1;
   if (many) {
     need_.assign(members_.size(), 1);
@@ -1586,7 +1593,7 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     // the stamp is taken: a CLOCK announces that no item stamped at or
     // below its ts follows.
     for (size_t i = 0; i < members_.size(); ++i) {
-      if (static_cast<int>(i) != self_idx_ && need_[i] &&
+      if (static_cast<int>(i) != self_idx_ && (need_[i] || header_only) &&
           members_[i].owe_clock) {
         SendClockTo(static_cast<int>(i));
       }
@@ -1615,11 +1622,23 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     } else {
       head = wire::EncodeItemRecordHead(item);
     }
+    wire::Item header;
+    wire::ItemRecordHead header_head{};
+    if (header_only) {
+      header = item;
+      header.flags &= static_cast<uint8_t>(~wire::kItemHasBody);
+      header.body = {};
+      header_head = wire::EncodeItemRecordHead(header);
+    }
     bool skipped = false;
     for (size_t i = 0; i < members_.size(); ++i) {
       if (static_cast<int>(i) == self_idx_) continue;
       Link& l = *members_[i].link;
-      if (need_[i]) {
+      if (!need_[i] && header_only) {
+        // Not given the body (sent_mask): a late join still gets it.
+        AppendBatch(l, header, header_head);
+        ++l.bodies_skipped;
+      } else if (need_[i]) {
         if (flags & kSubmitInterest) {
           SendSeq(l, f);
         } else {

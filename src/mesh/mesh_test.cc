@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <future>
 #include <map>
 #include <mutex>
@@ -76,6 +77,17 @@ class Recorder : public MeshListener {
                     it.body.size());
     }
     return fmt::format("{}:{}:{}", name_, undelivered.size(), bodies);
+  }
+  // Routed items (kSubmitRouted): a body "only-<name> ..." goes to that
+  // member only, any other to every member.
+  void SelectBodies(const Item& item, std::span<const std::string> members,
+                    std::span<uint8_t> need) override {
+    const std::string_view body(reinterpret_cast<const char*>(item.body.data()),
+                                item.body.size());
+    for (size_t i = 0; i < members.size(); ++i) {
+      need[i] = !body.starts_with("only-") ||
+                body.starts_with("only-" + members[i] + " ");
+    }
   }
   // The states configuration `id` came with ("" if not installed).
   std::string States(uint64_t id) const {
@@ -230,9 +242,10 @@ class Node {
     });
     done.get_future().wait();
   }
-  void Submit(std::string body, wire::Service s = wire::Service::kAgreed) {
-    asio::post(*io_, [this, body = std::move(body), s] {
-      ASSERT_TRUE(mesh_->Submit(s, 1, body));
+  void Submit(std::string body, wire::Service s = wire::Service::kAgreed,
+              uint8_t flags = 0) {
+    asio::post(*io_, [this, body = std::move(body), s, flags] {
+      ASSERT_TRUE(mesh_->Submit(s, 1, body, flags));
     });
   }
 
@@ -736,6 +749,41 @@ TEST_F(MeshTest, LongStallLeavesThenRejoins) {
   EXPECT_EQ(nodes_[0]->rec().Since(id3), nodes_[1]->rec().Since(id3));
   EXPECT_EQ(nodes_[0]->rec().Since(id3), nodes_[2]->rec().Since(id3));
   EXPECT_EQ(CountDuplicates(nodes_[2]->rec().events()), 0u);
+}
+
+// Finding F13 (docs/fault-injection.md): a safe item routed to one server
+// was known to the others by number only, so they neither waited for it to
+// be stable nor put the transitional signal in front of it, as its holder
+// did; two servers moving on together then delivered the items after it on
+// different sides of the signal. A routed safe item reaches the others as a
+// header without its body (docs/mesh.md §3.1).
+TEST_F(MeshTest, SafeItemHoldsBackEveryMemberAlike) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  nodes_[1]->Submit("only-b S", wire::Service::kSafe, kSubmitRouted);
+  std::this_thread::sleep_for(100ms);  // a and c know S; c's clock >= ts(S)
+  nodes_[2]->Submit("c-1");            // agreed, ordered after S
+  ASSERT_TRUE(WaitDelivered({0}, 1, 1000ms));
+  nodes_[2]->Kill();
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  // Whether c-1 came before the transitional signal.
+  auto before_signal = [](const std::vector<std::string>& ev) {
+    for (const std::string& e : ev) {
+      if (e.rfind("T ", 0) == 0) return false;
+      if (e == "D c c-1") return true;
+    }
+    return false;
+  };
+  const auto a = nodes_[0]->rec().Since(id);
+  const auto b = nodes_[1]->rec().Since(id);
+  EXPECT_EQ(before_signal(a), before_signal(b))
+      << "a: " << Members(a) << "\nb: " << Members(b);
+  // b delivered S, before c-1; a (no interest) passed it without a body.
+  auto s = std::find(b.begin(), b.end(), "D b only-b S");
+  EXPECT_NE(s, b.end()) << Members(b);
+  EXPECT_LT(s, std::find(b.begin(), b.end(), "D c c-1")) << Members(b);
+  EXPECT_EQ(std::find(a.begin(), a.end(), "D b only-b S"), a.end());
 }
 
 // A peer whose HELLO is refused with NOT_ALLOWED (the other side's reload
