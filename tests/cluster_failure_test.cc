@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/cluster.h"
+#include "support/raw_client.h"
 
 namespace msgc::test {
 namespace {
@@ -173,8 +174,18 @@ TEST_P(ClusterFailureTest,
   }
   EXPECT_EQ(AsSet(merged_members), AsSet(names_));
   for (int i : survivors_) {
+    const int renumbered = m_[i]->renumbered_views();
     msgc::MembershipEvent e;
     ASSERT_TRUE(m_[i]->NextView(&e, milliseconds{10000}));
+    if (!joined_alone) {
+      // The merge left g as it was at the survivors: it got a new view id
+      // all the same, announced with nobody changed.
+      EXPECT_EQ(m_[i]->renumbered_views(), renumbered + 1);
+      const msgc::MembershipEvent& r = m_[i]->last_renumbered();
+      EXPECT_EQ(r.group, "g");
+      EXPECT_EQ(MemberNames(r), SurvivorNames()) << Describe(r);
+      EXPECT_NE(r.view, e.view);
+    }
     EXPECT_EQ(e.cause,
               joined_alone ? MembershipCause::kNetwork : MembershipCause::kJoin)
         << Describe(e);
@@ -288,6 +299,89 @@ TEST_P(ClusterStuckTest, SigstopStuckLinkIsKilledAndSigcontRejoins) {
 
 std::string LayoutName(const ::testing::TestParamInfo<Layout>& info) {
   return info.param.label;
+}
+
+// A client whose connection failed names its previous session in the next
+// HELLO (HELLO.replaces, docs/protocol.md §3). Here the old server has not
+// noticed the failure (the old session is still open, as when that server
+// was stopped or the path to it broke): from the point in the agreed order
+// where the new session connects, the old one is gone everywhere and its
+// server closes it, so nothing it still sends can be ordered after the new
+// session's messages (the sender's FIFO order across a fail-over,
+// docs/semantics.md §4; finding F12 in docs/fault-injection.md).
+TEST(ClusterReplaceTest, ANewSessionEndsTheSessionItReplacesEverywhere) {
+  auto c = StartCluster(3);
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->WaitFormed()) << c->DescribeConfigurations();
+  auto r = ClusterMember::Connect(*c, 2, "r");
+  ASSERT_NE(r, nullptr);
+  ASSERT_TRUE(r->JoinAndWait("g"));
+  const std::string old_name = c->node(0).PrivateName("c");
+  const std::string new_name = c->node(1).PrivateName("c");
+
+  RawClient a;  // the old session, on node 0
+  ASSERT_TRUE(a.Connect(c->node(0).port(), c->node(0).address()).ok());
+  WelcomeMsg wa;
+  ASSERT_TRUE(a.Handshake("c", &wa));
+  ASSERT_NE(wa.session_id, 0u);
+  ASSERT_TRUE(a.JoinAndWait("g"));
+  msgc::MembershipEvent e;
+  ASSERT_TRUE(r->NextView(&e));
+  ASSERT_EQ(MemberNames(e), (Names{r->private_name(), old_name}));
+  ASSERT_TRUE(a.SendMessage({"g"}, "1").ok());
+  msgc::MessageEvent m;
+  ASSERT_TRUE(r->NextMessage(&m));
+  EXPECT_EQ(m.sender, old_name);
+  EXPECT_EQ(m.data, "1");
+
+  // A HELLO naming the right name with a wrong id replaces nothing.
+  {
+    RawClient x;
+    ASSERT_TRUE(x.Connect(c->node(1).port(), c->node(1).address()).ok());
+    ASSERT_TRUE(x.SendHello("x", wire::kProtocolVersion, wire::kProtocolVersion,
+                            wire::Role::kClient, old_name, wa.session_id + 1)
+                    .ok());
+    ASSERT_TRUE(x.ExpectWelcome());
+    ASSERT_TRUE(x.SendGoodbye().ok());
+    EXPECT_TRUE(x.ExpectClosed());
+  }
+
+  // The new session, on node 1, replaces the old one.
+  RawClient b;
+  ASSERT_TRUE(b.Connect(c->node(1).port(), c->node(1).address()).ok());
+  ASSERT_TRUE(b.SendHello("c", wire::kProtocolVersion, wire::kProtocolVersion,
+                          wire::Role::kClient, old_name, wa.session_id)
+                  .ok());
+  WelcomeMsg wb;
+  ASSERT_TRUE(b.ExpectWelcome(&wb));
+  EXPECT_EQ(wb.private_name, new_name);
+  EXPECT_NE(wb.session_id, wa.session_id);
+  ASSERT_TRUE(b.SendJoin("g").ok());
+  MembershipMsg own;
+  ASSERT_TRUE(b.ExpectMembership(&own));
+  EXPECT_EQ(own.ChangedNames(), Names{new_name});
+  EXPECT_EQ(own.MemberNames(), (Names{r->private_name(), new_name}));
+  // The receiver sees the old session leave (disconnect) before the new one
+  // joins: nothing of the old one comes after.
+  ASSERT_TRUE(r->NextView(&e));
+  EXPECT_EQ(e.cause, MembershipCause::kDisconnect) << Describe(e);
+  EXPECT_EQ(ChangedNames(e), Names{old_name}) << Describe(e);
+  EXPECT_EQ(MemberNames(e), Names{r->private_name()}) << Describe(e);
+  ASSERT_TRUE(r->NextView(&e));
+  EXPECT_EQ(e.cause, MembershipCause::kJoin) << Describe(e);
+  EXPECT_EQ(MemberNames(e), (Names{r->private_name(), new_name}));
+  ASSERT_TRUE(b.SendMessage({"g"}, "2").ok());
+  ASSERT_TRUE(r->NextMessage(&m));
+  EXPECT_EQ(m.sender, new_name);
+  EXPECT_EQ(m.data, "2");
+
+  // Node 0 closed the old session, with the reason logged.
+  EXPECT_TRUE(a.ExpectClosed());
+  EXPECT_TRUE(c->node(0).WaitForLog("replaced by " + new_name))
+      << c->node(0).Log();
+  // Whatever it might still have sent is not delivered after "2".
+  (void)a.SendMessage({"g"}, "3");
+  EXPECT_TRUE(r->ExpectQuiet(milliseconds{300}));
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -516,6 +516,8 @@ void ClientImpl::OnTcpConnected(uint64_t gen) {
   h.role = wire::Role::kClient;
   h.name = session_name_;
   h.software = kSoftware;
+  h.replaces = last_session_name_;
+  h.replaces_session = last_session_id_;
   wire::EncodeHello(h, hello.get());
   asio::async_write(*socket_, asio::buffer(*hello),
                     [this, gen, hello](const asio::error_code& ec, size_t) {
@@ -741,6 +743,8 @@ bool ClientImpl::OnWelcome(const wire::Frame& frame) {
   }
   connect_timer_.cancel();
   std::string private_name(w.private_name);
+  last_session_name_ = private_name;
+  last_session_id_ = w.session_id;
   if (session_name_.empty()) {
     // Keep the name the server picked, so reconnections keep it too.
     size_t second = private_name.find('#', 1);

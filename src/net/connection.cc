@@ -44,6 +44,8 @@ std::string_view CloseReasonName(CloseReason reason) {
       return "refused";
     case CloseReason::kShutdown:
       return "shutdown";
+    case CloseReason::kReplaced:
+      return "replaced";
   }
   return "unknown";
 }
@@ -54,6 +56,7 @@ bool IsAbnormalClose(CloseReason reason) {
     case CloseReason::kPeerClosed:
     case CloseReason::kGoodbye:
     case CloseReason::kShutdown:
+    case CloseReason::kReplaced:
       return false;
     default:
       return true;

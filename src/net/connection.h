@@ -68,6 +68,7 @@ enum class CloseReason {
   kIoError,        // a socket error
   kRefused,        // handshake refused (bad name, name in use, version...)
   kShutdown,       // this process is shutting down
+  kReplaced,       // the client's next connection replaced this session
 };
 
 // "peer closed", "goodbye", "protocol error", "slow consumer", ...

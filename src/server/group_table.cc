@@ -6,11 +6,14 @@
 namespace msgc::server {
 
 void GroupTable::AddSession(std::string_view name, std::string_view node,
-                            MemberId sid) {
+                            MemberId sid, std::string_view replaces,
+                            MemberId replaces_sid) {
   ++version_;
   SessionEntry& e = sessions_[std::string(name)];
   e.node = std::string(node);
   e.sid = sid;
+  e.replaces = std::string(replaces);
+  e.replaces_sid = replaces_sid;
 }
 
 const SessionEntry* GroupTable::FindSession(std::string_view name) const {

@@ -45,7 +45,8 @@
 
 namespace msgc::server {
 
-// A session id, unique per server process.
+// A session id, unique in the cluster: the server mixes its random
+// incarnation into the ids it gives.
 using MemberId = uint64_t;
 
 // Transparent string hash so maps keyed by std::string can be searched with
@@ -91,6 +92,10 @@ struct ViewChange {
 struct SessionEntry {
   std::string node;
   MemberId sid = 0;
+  // The client's previous session, which this one replaced (its CONNECT
+  // named it); kept so that a rebuild from states drops it too.
+  std::string replaces;
+  MemberId replaces_sid = 0;
   std::vector<std::string> groups;  // in the order joined
 };
 
@@ -103,7 +108,8 @@ class GroupTable {
 
   // Records a session (CONNECT). Replaces an entry of the same name (which
   // cannot be in any group: its DISCONNECT came first in the order).
-  void AddSession(std::string_view name, std::string_view node, MemberId sid);
+  void AddSession(std::string_view name, std::string_view node, MemberId sid,
+                  std::string_view replaces = {}, MemberId replaces_sid = 0);
   const SessionEntry* FindSession(std::string_view name) const;
 
   // Adds `m` to `group` (creating the group and, if needed, the session).

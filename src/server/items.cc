@@ -53,6 +53,10 @@ std::string EncodeMemberItem(ItemKind kind, const MemberItem& m) {
     PutStr16(&o, m.group);
   }
   if (kind == ItemKind::kJoin) PutBlob32(&o, m.caps);
+  if (kind == ItemKind::kConnect) {
+    PutStr16(&o, m.replaces);
+    PutU64(&o, m.replaces_sid);
+  }
   return o;
 }
 
@@ -65,6 +69,10 @@ Status DecodeMemberItem(ItemKind kind, std::span<const uint8_t> body,
   }
   if (ok && kind == ItemKind::kJoin) {
     r.Blob32("caps", 0xffffffffu, &out->caps);
+  }
+  if (ok && kind == ItemKind::kConnect) {
+    r.Str16("replaces", kMaxStr16, &out->replaces) &&
+        r.U64("replaces_sid", &out->replaces_sid);
   }
   return Finish(r, KindName(kind));
 }
@@ -99,6 +107,8 @@ std::string EncodeServerState(const ServerState& s) {
   for (const StateSession& ss : s.sessions) {
     PutStr16(&o, ss.name);
     PutU64(&o, ss.sid);
+    PutStr16(&o, ss.replaces);
+    PutU64(&o, ss.replaces_sid);
     PutU16(&o, static_cast<uint16_t>(ss.groups.size()));
     for (const StateGroup& g : ss.groups) {
       PutStr16(&o, g.group);
@@ -115,23 +125,27 @@ Status DecodeServerState(std::span<const uint8_t> body, ServerState* out) {
   std::string_view node;
   size_t n = 0;
   out->sessions.clear();
-  // Each session is at least 12 bytes (empty name, sid, group count) and
-  // each group at least 16: counts are checked against the body first.
+  // Each session is at least 22 bytes (empty name, sid, empty replaces,
+  // replaces_sid, group count) and each group at least 16: counts are
+  // checked against the body first.
   if (r.Str16("node", kMaxStr16, &node) &&
       r.U64("incarnation", &out->incarnation) &&
       r.Count32("session count", 0xffffffffu, &n) &&
-      r.Fits("sessions", n, 12)) {
+      r.Fits("sessions", n, 22)) {
     out->node = std::string(node);
     out->sessions.reserve(n);
     for (size_t i = 0; i < n && !r.failed(); ++i) {
       StateSession& ss = out->sessions.emplace_back();
-      std::string_view name;
+      std::string_view name, replaces;
       size_t g = 0;
       if (!r.Str16("name", kMaxStr16, &name) || !r.U64("sid", &ss.sid) ||
+          !r.Str16("replaces", kMaxStr16, &replaces) ||
+          !r.U64("replaces_sid", &ss.replaces_sid) ||
           !r.Count16("group count", 0xffff, &g) || !r.Fits("groups", g, 16)) {
         break;
       }
       ss.name = std::string(name);
+      ss.replaces = std::string(replaces);
       for (size_t j = 0; j < g; ++j) {
         std::string_view group, caps, origin;
         StateGroup sg;

@@ -10,9 +10,13 @@
 // the home node is the item's origin (mesh::Item::origin), or in the server
 // state its `node`.
 //
-//   kind 1 CONNECT    str16 private_name, u64 sid
+//   kind 1 CONNECT    str16 private_name, u64 sid, str16 replaces,
+//                     u64 replaces_sid
 //       A session finished its handshake: its private name exists
-//       cluster-wide (unicast, NO_SUCH_RECIPIENT).
+//       cluster-wide (unicast, NO_SUCH_RECIPIENT). `replaces` (may be
+//       empty) is the client's previous session, from its HELLO: if that
+//       session (name and sid) is in the table it is removed there, with
+//       cause disconnect, and anything it still sends is dropped.
 //   kind 2 JOIN       str16 private_name, u64 sid, str16 group, blob32 caps
 //   kind 3 LEAVE      str16 private_name, u64 sid, str16 group
 //   kind 4 DISCONNECT str16 private_name, u64 sid
@@ -28,6 +32,7 @@
 // configuration in the mesh's ACCEPT (mesh::MeshListener::
 // ConfigurationState), which every member gets with the INSTALL:
 //       str16 node, u64 incarnation, u32 n, n x (str16 private_name, u64 sid,
+//       str16 replaces, u64 replaces_sid,
 //       u16 g, g x (str16 group, blob32 caps, u64 key_ts, str16 key_origin))
 //   its local sessions and their groups with their join keys (see
 //   group_table.h), as they are once its own undelivered items are applied.
@@ -59,8 +64,10 @@ inline constexpr uint8_t kMessageSelfDiscard = 0x01;
 struct MemberItem {
   std::string_view name;
   uint64_t sid = 0;
-  std::string_view group;  // JOIN, LEAVE
-  std::string_view caps;   // JOIN
+  std::string_view group;     // JOIN, LEAVE
+  std::string_view caps;      // JOIN
+  std::string_view replaces;  // CONNECT: the session this one replaces
+  uint64_t replaces_sid = 0;  // CONNECT
 };
 
 struct MessageItem {
@@ -78,6 +85,8 @@ struct StateGroup {
 struct StateSession {
   std::string name;
   uint64_t sid = 0;
+  std::string replaces;  // from its CONNECT
+  uint64_t replaces_sid = 0;
   std::vector<StateGroup> groups;  // in the order the session joined them
 };
 struct ServerState {

@@ -13,7 +13,7 @@ TEST(ItemsTest, MemberItemsRoundTripAndRejectTruncation) {
   for (ItemKind k : {ItemKind::kConnect, ItemKind::kJoin, ItemKind::kLeave,
                      ItemKind::kDisconnect}) {
     const std::string body =
-        EncodeMemberItem(k, MemberItem{"#a#n1", 42, "grp", "caps"});
+        EncodeMemberItem(k, MemberItem{"#a#n1", 42, "grp", "caps", "#a#n2", 9});
     MemberItem m;
     ASSERT_TRUE(DecodeMemberItem(k, Bytes(body), &m).ok());
     EXPECT_EQ(m.name, "#a#n1");
@@ -23,6 +23,10 @@ TEST(ItemsTest, MemberItemsRoundTripAndRejectTruncation) {
     }
     if (k == ItemKind::kJoin) {
       EXPECT_EQ(m.caps, "caps");
+    }
+    if (k == ItemKind::kConnect) {
+      EXPECT_EQ(m.replaces, "#a#n2");
+      EXPECT_EQ(m.replaces_sid, 9u);
     }
     for (size_t n = 0; n < body.size(); ++n) {
       EXPECT_FALSE(DecodeMemberItem(k, Bytes(body.substr(0, n)), &m).ok()) << n;
@@ -50,10 +54,12 @@ TEST(ItemsTest, ServerStateRoundTripAndRejectTruncation) {
   ServerState s;
   s.node = "n2";
   s.incarnation = 0x1122334455667788;
-  s.sessions.push_back(StateSession{"#a#n2", 3, {}});
+  s.sessions.push_back(StateSession{"#a#n2", 3, "#a#n1", 77, {}});
   s.sessions.push_back(StateSession{
       "#b#n2",
       4,
+      "",
+      0,
       {StateGroup{"g1", "c1", 10, "n1"}, StateGroup{"g2", "", 11, "n2"}}});
   const std::string body = EncodeServerState(s);
   ServerState d;
@@ -62,6 +68,9 @@ TEST(ItemsTest, ServerStateRoundTripAndRejectTruncation) {
   EXPECT_EQ(d.incarnation, s.incarnation);
   ASSERT_EQ(d.sessions.size(), 2u);
   EXPECT_EQ(d.sessions[0].name, "#a#n2");
+  EXPECT_EQ(d.sessions[0].replaces, "#a#n1");
+  EXPECT_EQ(d.sessions[0].replaces_sid, 77u);
+  EXPECT_EQ(d.sessions[1].replaces, "");
   EXPECT_TRUE(d.sessions[0].groups.empty());
   ASSERT_EQ(d.sessions[1].groups.size(), 2u);
   EXPECT_EQ(d.sessions[1].groups[0].group, "g1");

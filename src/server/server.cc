@@ -69,6 +69,20 @@ net::Connection::FramePtr EncodeErrorFrame(ErrorCode code, bool fatal,
   return frame;
 }
 
+// The item naming session `s` (CONNECT, JOIN, LEAVE, DISCONNECT).
+MemberItem ItemOf(const Session& s, std::string_view group = {},
+                  std::string_view caps = {}, std::string_view replaces = {},
+                  MemberId replaces_sid = 0) {
+  MemberItem m;
+  m.name = s.private_name;
+  m.sid = s.id;
+  m.group = group;
+  m.caps = caps;
+  m.replaces = replaces;
+  m.replaces_sid = replaces_sid;
+  return m;
+}
+
 std::vector<wire::Member> ToWire(const std::vector<GroupMember>& members) {
   std::vector<wire::Member> out;
   out.reserve(members.size());
@@ -104,7 +118,11 @@ Server::Server(asio::io_context& io, ServerIdentity identity,
       // The epoch is set when the first configuration is installed
       // (Rebuild), before any view is made.
       groups_(0),
-      submit_timer_(io) {}
+      submit_timer_(io) {
+  // Session ids must not repeat across restarts (a client's HELLO names
+  // its previous session by name and id): the incarnation is random.
+  next_id_ = (identity_.incarnation & 0xffffffffull) << 32;
+}
 
 Server::~Server() = default;
 
@@ -369,8 +387,7 @@ void Server::OnClose(net::Connection& conn) {
     // The other members learn it from the delivered DISCONNECT. (When
     // shutting down the peers learn it from our BYE.)
     SubmitItem(ItemKind::kDisconnect,
-               EncodeMemberItem(ItemKind::kDisconnect,
-                                MemberItem{s.private_name, s.id, {}, {}}));
+               EncodeMemberItem(ItemKind::kDisconnect, ItemOf(s)));
   }
   // Drops the session and its connection reference; the connection itself
   // lives on until its pending operations (if any) have completed.
@@ -495,6 +512,8 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
   }
 
   s.state = Session::State::kActive;
+  s.replaces = std::string(hello.replaces);
+  s.replaces_sid = hello.replaces_session;
   s.conn->SetOptions(conn_options_);  // a client: its socket buffers now
   ++sessions_version_;                // a private name to route to
   s.name = std::move(name);
@@ -510,15 +529,22 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
   w.max_message_size = ClampU32(max_message_size_);
   w.keepalive_ms = ClampU32(conn_options_.keepalive_interval.count());
   w.idle_timeout_ms = ClampU32(conn_options_.idle_timeout.count());
+  w.session_id = s.id;
   auto frame_out = std::make_shared<std::string>();
   wire::EncodeWelcome(w, frame_out.get());
   s.conn->Send(std::move(frame_out));
-  MSGC_LOG_INFO("client {} connected from {} ({})", s.private_name,
-                s.conn->remote(), hello.software);
-  // Makes the private name known cluster-wide (unicast from other servers).
+  if (s.replaces.empty()) {
+    MSGC_LOG_INFO("client {} connected from {} ({})", s.private_name,
+                  s.conn->remote(), hello.software);
+  } else {
+    MSGC_LOG_INFO("client {} connected from {} ({}), replacing {}",
+                  s.private_name, s.conn->remote(), hello.software, s.replaces);
+  }
+  // Makes the private name known cluster-wide (unicast from other servers)
+  // and, at that point of the order, ends the session it replaces.
   SubmitItem(ItemKind::kConnect,
              EncodeMemberItem(ItemKind::kConnect,
-                              MemberItem{s.private_name, s.id, {}, {}}));
+                              ItemOf(s, {}, {}, s.replaces, s.replaces_sid)));
 }
 
 void Server::HandOverToMesh(Session& s, const wire::Hello& hello) {
@@ -562,8 +588,7 @@ void Server::HandleJoin(Session& s, const wire::Frame& frame) {
   s.groups.emplace(join.group);
   SubmitItem(ItemKind::kJoin,
              EncodeMemberItem(ItemKind::kJoin,
-                              MemberItem{s.private_name, s.id, join.group,
-                                         join.capabilities}));
+                              ItemOf(s, join.group, join.capabilities)));
 }
 
 void Server::HandleLeave(Session& s, const wire::Frame& frame) {
@@ -587,10 +612,8 @@ void Server::HandleLeave(Session& s, const wire::Frame& frame) {
     return;
   }
   s.groups.erase(it);
-  SubmitItem(
-      ItemKind::kLeave,
-      EncodeMemberItem(ItemKind::kLeave,
-                       MemberItem{s.private_name, s.id, leave.group, {}}));
+  SubmitItem(ItemKind::kLeave,
+             EncodeMemberItem(ItemKind::kLeave, ItemOf(s, leave.group)));
 }
 
 void Server::HandleSend(Session& s, const wire::Frame& frame) {
@@ -900,6 +923,13 @@ void Server::OnDeliver(const mesh::Item& item) {
 
 namespace {
 
+// True if session `name` is in `table` as the session `sid` of `node`.
+bool IsLive(const GroupTable& table, std::string_view name, MemberId sid,
+            std::string_view node) {
+  const SessionEntry* e = table.FindSession(name);
+  return e != nullptr && e->sid == sid && e->node == node;
+}
+
 // Applies a CONNECT, JOIN, LEAVE or DISCONNECT to `table`; returns the view
 // changes. One definition for the replicated table and for the projection
 // of a server's state (Server::ConfigurationState).
@@ -907,9 +937,20 @@ std::vector<ViewChange> ApplyMemberItem(GroupTable& table, ItemKind kind,
                                         std::string_view origin, uint64_t ts,
                                         const MemberItem& m) {
   std::vector<ViewChange> out;
+  // A session acts only while it is in the table: a replaced one (below)
+  // may still have items on their way, which every server drops here.
+  if (kind != ItemKind::kConnect && !IsLive(table, m.name, m.sid, origin)) {
+    return out;
+  }
   switch (kind) {
     case ItemKind::kConnect:
-      table.AddSession(m.name, origin, m.sid);
+      if (!m.replaces.empty()) {
+        const SessionEntry* old = table.FindSession(m.replaces);
+        if (old != nullptr && old->sid == m.replaces_sid) {
+          out = table.RemoveSession(m.replaces, wire::Cause::kDisconnect);
+        }
+      }
+      table.AddSession(m.name, origin, m.sid, m.replaces, m.replaces_sid);
       break;
     case ItemKind::kJoin:
       if (auto c = table.Join(
@@ -957,11 +998,25 @@ void Server::Apply(std::string_view origin, uint64_t ts, uint8_t kind,
     return;
   }
   for (const ViewChange& c : ApplyMemberItem(groups_, k, origin, ts, m)) {
-    MSGC_LOG_DEBUG("{} {} {} (view {})", m.name,
-                   k == ItemKind::kJoin ? "joined" : "left", c.group,
-                   c.view.ToString());
+    MSGC_LOG_DEBUG(
+        "{} {} {} (view {})", k == ItemKind::kConnect ? m.replaces : m.name,
+        k == ItemKind::kJoin ? "joined" : "left", c.group, c.view.ToString());
     Publish(c);
   }
+  if (k == ItemKind::kConnect && !m.replaces.empty()) {
+    CloseReplaced(m.replaces, m.replaces_sid, m.name);
+  }
+}
+
+void Server::CloseReplaced(std::string_view name, MemberId sid,
+                           std::string_view by) {
+  // Ours if it is still open here: the client has moved on (its library
+  // gave up on this connection), we had not noticed yet. What it still
+  // sends would be dropped by every server anyway.
+  auto it = by_name_.find(name);
+  if (it == by_name_.end() || it->second->id != sid) return;
+  it->second->conn->Close(net::CloseReason::kReplaced,
+                          fmt::format("replaced by {}", by));
 }
 
 void Server::ApplyMessage(std::string_view origin,
@@ -982,6 +1037,18 @@ void Server::ApplyMessage(std::string_view origin,
       spare_bodies_.push_back(std::move(*owned));
     }
   };
+  // Only a session in the table speaks: one replaced by the client's next
+  // session (HELLO.replaces) may still have messages on their way, which
+  // would come after the new session's (docs/semantics.md §4). The check
+  // is the same at every server, at the same point of the order.
+  if (!IsLive(groups_, d.sender, mi.sender_sid, origin)) [[unlikely]] {
+    if (origin == identity_.node) {
+      MSGC_LOG_WARN("client {}: message dropped, the session was replaced",
+                    d.sender);
+    }
+    recycle();
+    return;
+  }
   Route(d.groups);
   const bool self_discard =
       (mi.flags & kMessageSelfDiscard) != 0 && origin == identity_.node;
@@ -1167,7 +1234,7 @@ std::string Server::ConfigurationState(
   GroupTable local(0);
   for (const auto& [name, e] : groups_.sessions()) {
     if (e.node != identity_.node) continue;
-    local.AddSession(name, e.node, e.sid);
+    local.AddSession(name, e.node, e.sid, e.replaces, e.replaces_sid);
     for (const std::string& g : e.groups) {  // in the order joined
       const std::vector<GroupMember>* members = groups_.Members(g);
       if (members == nullptr) continue;
@@ -1192,6 +1259,8 @@ std::string Server::ConfigurationState(
     StateSession& ss = st.sessions.emplace_back();
     ss.name = name;
     ss.sid = e.sid;
+    ss.replaces = e.replaces;
+    ss.replaces_sid = e.replaces_sid;
     for (const std::string& g : e.groups) {
       for (const GroupMember& m : *local.Members(g)) {
         if (m.name != name) continue;
@@ -1247,7 +1316,7 @@ void Server::Rebuild(const mesh::Configuration& conf,
   if (epoch == 0) epoch = 1;
   for (const auto& [node, st] : by_node) {  // node order: deterministic
     for (const StateSession& ss : st.sessions) {
-      groups_.AddSession(ss.name, node, ss.sid);
+      groups_.AddSession(ss.name, node, ss.sid, ss.replaces, ss.replaces_sid);
       for (const StateGroup& g : ss.groups) {
         groups_.Join(g.group,
                      GroupMember{ss.sid, ss.name, g.caps, node,
@@ -1255,22 +1324,32 @@ void Server::Rebuild(const mesh::Configuration& conf,
       }
     }
   }
+  // A session replaced by the client's next one, on a server that did not
+  // see the replacing CONNECT (it was on the other side of a partition),
+  // comes back in that server's state: it goes again, before any view.
+  std::vector<std::pair<std::string, MemberId>> replaced;
+  for (const auto& [name, e] : groups_.sessions()) {
+    if (e.replaces.empty()) continue;
+    const SessionEntry* old = groups_.FindSession(e.replaces);
+    if (old != nullptr && old->sid == e.replaces_sid) {
+      replaced.emplace_back(e.replaces, e.replaces_sid);
+    }
+  }
+  for (const auto& [name, sid] : replaced) {
+    groups_.RemoveSession(name, wire::Cause::kDisconnect);
+  }
   groups_.Renumber(epoch);
   const std::map<std::string, std::vector<GroupMember>> after =
       groups_.Snapshot();
-  auto names = [](const std::vector<GroupMember>& v) {
-    std::vector<std::string> out;
-    for (const GroupMember& m : v) out.push_back(m.name);
-    return out;
-  };
   static const std::vector<GroupMember> kNone;
+  // Every group gets its new view announced, also one whose members did not
+  // change: its view id did (the configuration's epoch), and a member must
+  // be able to tell in which configuration it delivers (docs/semantics.md
+  // §3: view ids name configurations). Such an event changes no member.
   for (const auto& [group, members] : after) {
     auto b = before.find(group);
     const std::vector<GroupMember>& old = b == before.end() ? kNone : b->second;
     auto tg = transitional_gone_.find(group);
-    if (names(old) == names(members) && tg == transitional_gone_.end()) {
-      continue;
-    }
     ViewChange change;
     change.group = group;
     change.cause = wire::Cause::kNetwork;
@@ -1324,6 +1403,9 @@ void Server::Rebuild(const mesh::Configuration& conf,
   }
   transitional_gone_.clear();
   transitional_told_.clear();
+  for (const auto& [name, sid] : replaced) {
+    CloseReplaced(name, sid, "the client's next session");
+  }
 }
 
 }  // namespace msgc::server

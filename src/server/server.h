@@ -241,6 +241,9 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
   Session* FindSession(MemberId id) const;
   // The local session of a table member (null if remote or gone).
   Session* LocalSession(const GroupMember& m) const;
+  // Closes our session `name` if it is the session `sid` (replaced by the
+  // client's next session, `by`).
+  void CloseReplaced(std::string_view name, MemberId sid, std::string_view by);
   // Picks a session name for a HELLO with an empty one.
   std::string GenerateName();
 

@@ -253,6 +253,8 @@ void EncodeHello(const Hello& m, std::string* out) {
   PutStr16(out, m.name);
   PutU64(out, m.incarnation);
   PutStr16(out, m.software);
+  PutStr16(out, m.replaces);
+  PutU64(out, m.replaces_session);
   FinishFrame(out, start);
 }
 
@@ -265,6 +267,7 @@ void EncodeWelcome(const Welcome& m, std::string* out) {
   PutU32(out, m.max_message_size);
   PutU32(out, m.keepalive_ms);
   PutU32(out, m.idle_timeout_ms);
+  PutU64(out, m.session_id);
   FinishFrame(out, start);
 }
 
@@ -387,7 +390,9 @@ Status DecodeHello(const Frame& f, Hello* out) {
        r.U16("max_version", &out->max_version) && r.U8("role", &role) &&
        r.Str16("name", kMaxGroupLen, &out->name) &&
        r.U64("incarnation", &out->incarnation) &&
-       r.Str16("software", 0xffff, &out->software);
+       r.Str16("software", 0xffff, &out->software) &&
+       r.Str16("replaces", kMaxGroupLen, &out->replaces) &&
+       r.U64("replaces_session", &out->replaces_session);
   if (Status s = Finish(r, FrameType::kHello); !s.ok()) return s;
   if (role != static_cast<uint8_t>(Role::kClient) &&
       role != static_cast<uint8_t>(Role::kPeer)) {
@@ -407,7 +412,8 @@ Status DecodeWelcome(const Frame& f, Welcome* out) {
       r.U64("incarnation", &out->incarnation) &&
       r.U32("max_message_size", &out->max_message_size) &&
       r.U32("keepalive_ms", &out->keepalive_ms) &&
-      r.U32("idle_timeout_ms", &out->idle_timeout_ms);
+      r.U32("idle_timeout_ms", &out->idle_timeout_ms) &&
+      r.U64("session_id", &out->session_id);
   return Finish(r, FrameType::kWelcome);
 }
 

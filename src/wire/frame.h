@@ -197,6 +197,12 @@ struct Hello {
                               // peer: the dialler's node name
   uint64_t incarnation = 0;   // peer: the dialler's start id; client: 0
   std::string_view software;  // free text, e.g. "msgc/0.1.0"
+  // Client: the session this connection replaces after its connection
+  // failed (its private name and WELCOME.session_id), "" and 0 for none.
+  // Every server then drops what that session still sends from the point
+  // where this one connects (docs/semantics.md §4). Peer: "" and 0.
+  std::string_view replaces;
+  uint64_t replaces_session = 0;
 };
 
 struct Welcome {
@@ -207,6 +213,8 @@ struct Welcome {
   uint32_t max_message_size = 0;  // largest payload the server accepts
   uint32_t keepalive_ms = 0;      // the server sends kNoop this often
   uint32_t idle_timeout_ms = 0;   // and drops a connection silent this long
+  uint64_t session_id = 0;        // client: the session's id, unique in the
+                                  // cluster (for HELLO.replaces); peer: 0
 };
 
 struct Error {

@@ -95,6 +95,8 @@ TEST(Frame, HelloRoundTripAtEverySplit) {
   h.name = "node-1";
   h.incarnation = 0x1122334455667788ull;
   h.software = "msgc/0.1.0";
+  h.replaces = "#a#node-2";
+  h.replaces_session = 0x99aabbccddeeff00ull;
   EncodeHello(h, &out);
   ForEverySplit(out, [&](const Frame& f) {
     Hello got;
@@ -105,6 +107,8 @@ TEST(Frame, HelloRoundTripAtEverySplit) {
     EXPECT_EQ(got.name, "node-1");
     EXPECT_EQ(got.incarnation, 0x1122334455667788ull);
     EXPECT_EQ(got.software, "msgc/0.1.0");
+    EXPECT_EQ(got.replaces, "#a#node-2");
+    EXPECT_EQ(got.replaces_session, 0x99aabbccddeeff00ull);
   });
 }
 
@@ -118,6 +122,7 @@ TEST(Frame, WelcomeRoundTripAtEverySplit) {
   w.max_message_size = 64 << 20;
   w.keepalive_ms = 5000;
   w.idle_timeout_ms = 30000;
+  w.session_id = 0x1234567800000009ull;
   EncodeWelcome(w, &out);
   ForEverySplit(out, [&](const Frame& f) {
     Welcome got;
@@ -129,6 +134,7 @@ TEST(Frame, WelcomeRoundTripAtEverySplit) {
     EXPECT_EQ(got.max_message_size, 64u << 20);
     EXPECT_EQ(got.keepalive_ms, 5000u);
     EXPECT_EQ(got.idle_timeout_ms, 30000u);
+    EXPECT_EQ(got.session_id, 0x1234567800000009ull);
   });
 }
 
@@ -572,10 +578,10 @@ TEST(FrameDecode, EveryTruncationOfEveryFrameIsRejected) {
   // Each valid body, cut short at every length, must fail cleanly.
   std::vector<std::string> frames;
   std::string f;
-  EncodeHello(Hello{1, 1, Role::kClient, "a", 0, "s"}, &f);
+  EncodeHello(Hello{1, 1, Role::kClient, "a", 0, "s", "#a#m", 7}, &f);
   frames.push_back(f);
   f.clear();
-  EncodeWelcome(Welcome{1, "#a#n", "n", 1, 2, 3, 4}, &f);
+  EncodeWelcome(Welcome{1, "#a#n", "n", 1, 2, 3, 4, 5}, &f);
   frames.push_back(f);
   f.clear();
   EncodeError(Error{ErrorCode::kBadGroup, false, FrameType::kJoin, 0, "g", "t"},

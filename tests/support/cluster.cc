@@ -555,6 +555,11 @@ msgc::Result ClusterMember::Multicast(std::string_view group,
   return client_->Multicast(group, data, so);
 }
 
+bool IsRenumbering(const msgc::MembershipEvent& e) {
+  return e.cause == msgc::MembershipCause::kNetwork && !e.transitional &&
+         e.changed.empty();
+}
+
 msgc::Result ClusterMember::Next(msgc::Event* ev, milliseconds t) {
   const auto deadline = std::chrono::steady_clock::now() + t;
   for (;;) {
@@ -568,6 +573,12 @@ msgc::Result ClusterMember::Next(msgc::Event* ev, milliseconds t) {
     }
     if (ev->type == msgc::Event::Type::kDisconnected) {
       ++disconnects_;
+      continue;
+    }
+    if (ev->type == msgc::Event::Type::kMembership && !keep_renumbered_ &&
+        IsRenumbering(ev->membership)) {
+      ++renumbered_;
+      last_renumbered_ = ev->membership;
       continue;
     }
     return r;

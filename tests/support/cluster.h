@@ -248,6 +248,14 @@ class ClusterMember {
       milliseconds t = milliseconds{10000});
 
   int transitional_views() const { return transitional_; }
+  // Views a configuration change gave with the same members (cause
+  // network, nobody changed: docs/semantics.md §5) are skipped by every
+  // call above and counted, unless set_keep_renumbered(true).
+  int renumbered_views() const { return renumbered_; }
+  const msgc::MembershipEvent& last_renumbered() const {
+    return last_renumbered_;
+  }
+  void set_keep_renumbered(bool keep) { keep_renumbered_ = keep; }
   int disconnects() const { return disconnects_; }
   int reconnects() const { return reconnects_; }
   std::vector<msgc::MessageEvent>& skipped_messages() { return skipped_; }
@@ -261,11 +269,17 @@ class ClusterMember {
   std::string private_name_;
   int node_ = 0;
   int transitional_ = 0;
+  int renumbered_ = 0;
+  bool keep_renumbered_ = false;
+  msgc::MembershipEvent last_renumbered_;
   int disconnects_ = 0;
   int reconnects_ = 0;
   std::vector<msgc::MessageEvent> skipped_;
 };
 
+// A view that only renumbers: cause network, not transitional, nobody
+// changed.
+bool IsRenumbering(const msgc::MembershipEvent& e);
 // Member names of a view, in order.
 std::vector<std::string> MemberNames(const msgc::MembershipEvent& e);
 std::vector<std::string> ChangedNames(const msgc::MembershipEvent& e);

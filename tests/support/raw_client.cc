@@ -145,8 +145,12 @@ Status RawClient::SendBytes(std::string_view bytes) {
 }
 
 Status RawClient::SendHello(std::string_view name, uint16_t min_version,
-                            uint16_t max_version, wire::Role role) {
+                            uint16_t max_version, wire::Role role,
+                            std::string_view replaces,
+                            uint64_t replaces_session) {
   wire::Hello h;
+  h.replaces = replaces;
+  h.replaces_session = replaces_session;
   h.min_version = min_version;
   h.max_version = max_version;
   h.role = role;
@@ -282,6 +286,7 @@ void ConvertWelcome(const wire::Welcome& w, WelcomeMsg* m) {
   m->max_message_size = w.max_message_size;
   m->keepalive_ms = w.keepalive_ms;
   m->idle_timeout_ms = w.idle_timeout_ms;
+  m->session_id = w.session_id;
 }
 
 void ConvertError(const wire::Error& e, ErrorMsg* m) {

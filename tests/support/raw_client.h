@@ -55,6 +55,7 @@ struct WelcomeMsg {
   uint32_t max_message_size = 0;
   uint32_t keepalive_ms = 0;
   uint32_t idle_timeout_ms = 0;
+  uint64_t session_id = 0;
 };
 
 struct ErrorMsg {
@@ -111,7 +112,9 @@ class RawClient {
   Status SendHello(std::string_view name,
                    uint16_t min_version = wire::kProtocolVersion,
                    uint16_t max_version = wire::kProtocolVersion,
-                   wire::Role role = wire::Role::kClient);
+                   wire::Role role = wire::Role::kClient,
+                   std::string_view replaces = "",
+                   uint64_t replaces_session = 0);
   Status SendJoin(std::string_view group, std::string_view capabilities = "");
   Status SendLeave(std::string_view group);
   Status SendMessage(const std::vector<std::string_view>& destinations,
