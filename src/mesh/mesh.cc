@@ -157,6 +157,10 @@ struct ConfMember {
   // first one's ts (it may still send us late bodies, docs/mesh.md §3.1).
   std::deque<std::pair<uint64_t, uint64_t>> barriers;
   bool owe_clock = false;  // skipped an item for it since the last CLOCK
+  // Our first own item whose body we did not give it since we last gave it
+  // one (0: none): the next body it gets brings those along (finding F14,
+  // SendSkippedBodies).
+  uint32_t first_skipped = 0;
   // Since we froze: the stamp of our first interest item it had not
   // acknowledged then (UINT64_MAX: none). Only its items known by number
   // and stamped later can be ones we need (docs/mesh.md §4.1).
@@ -317,6 +321,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   void OnClock(Link& l, const wire::Frame& frame);
   void OnLateBody(Link& l, const wire::Frame& frame);
   void SendLateBodies(int idx, uint64_t after_ts);
+  void SendSkippedBodies(int idx);
   void ReleaseBarriers(Link& l, uint64_t ack);
   void SendClockTo(int idx);
   std::string EncodeClockFrame() const;
@@ -1634,6 +1639,12 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     for (size_t i = 0; i < members_.size(); ++i) {
       if (static_cast<int>(i) == self_idx_) continue;
       Link& l = *members_[i].link;
+      if (need_[i] && members_[i].first_skipped != 0) {
+        SendSkippedBodies(static_cast<int>(i));
+      }
+      if (!need_[i] && members_[i].first_skipped == 0) {
+        members_[i].first_skipped = item.oseq;
+      }
       if (!need_[i] && header_only) {
         // Not given the body (sent_mask): a late join still gets it.
         AppendBatch(l, header, header_head);
@@ -1680,22 +1691,26 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
     if (s == nullptr || s->has_body() || !(item.flags & wire::kItemHasBody)) {
       return;
     }
-    if (s->known) {
-      if (s->delivered) {  // its place passed without it
+    // Its place passed without it (we were not interested there): kept,
+    // not delivered, for a flush to forward (SendSkippedBodies).
+    const bool passed = s->known
+                            ? s->delivered
+                            : std::make_pair(item.ts, idx) < last_delivered_;
+    if (s->known || passed) {
+      if (passed) {
         MSGC_LOG_DEBUG("mesh {}: body of {}#{} came after its place passed",
                        options_.self, m.name, item.oseq);
-        return;
+      }
+      if (!s->known) {
+        s->ts = item.ts;
+        s->service = item.service;
+        s->kind = item.kind;
+        s->flags = item.flags;
+        s->known = true;
+        s->delivered = true;
       }
       s->body.assign(item.body);
       s->flags |= wire::kItemHasBody;
-      return;
-    }
-    // Its place already passed: we were not interested there (a join of
-    // ours before it held back the order until its late bodies came).
-    if (std::make_pair(item.ts, idx) < last_delivered_) {
-      MSGC_LOG_DEBUG(
-          "mesh {}: body of {}#{} (ts {}) came after its place passed ({})",
-          options_.self, m.name, item.oseq, item.ts, BodyTail(item.body));
       return;
     }
     s->delivered = false;
@@ -1862,6 +1877,54 @@ void Mesh::Impl::SendLateBodies(int idx, uint64_t after_ts) {
   if (late > 0) {
     MSGC_LOG_INFO("mesh {}: {} late bodies to {} after its join", options_.self,
                   late, to.name);
+  }
+}
+
+// Member idx gets a body of ours: it first gets the bodies of our earlier
+// routed items that were skipped for it and are not known stable yet. So a
+// server holding one of our items holds every earlier one whose recipients
+// may not all have it, and if we leave, the flush can give those
+// recipients what only we and it had; otherwise a recipient that lost one
+// of them with us would deliver our later items with a hole in our FIFO
+// stream (finding F14, docs/mesh.md §3.1). Costs bodies only where a
+// member's interest in our stream changes from item to item.
+void Mesh::Impl::SendSkippedBodies(int idx) {
+  ConfMember& to = members_[idx];
+  ConfMember& me = members_[self_idx_];
+  const uint32_t from = std::max(to.first_skipped, me.first_oseq);
+  to.first_skipped = 0;
+  uint64_t min_stable = Bound();
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != self_idx_) {
+      min_stable = std::min(min_stable, members_[i].stable);
+    }
+  }
+  const uint64_t bit = uint64_t{1} << (idx & 63);
+  bool numbered = false;
+  for (uint32_t o = from; o <= me.held; ++o) {
+    StoredItem& it = me.items[o - me.first_oseq];
+    if (!(it.flags & wire::kItemRouted) || (it.sent_mask & bit) ||
+        !it.has_body() || it.ts <= min_stable) {
+      continue;
+    }
+    // Its number first, so that the body fills a known entry.
+    if (!numbered && to.owe_clock) SendClockTo(idx);
+    numbered = true;
+    wire::Item item;
+    item.flags = it.flags;
+    item.conf_id = conf_id_;
+    item.ts = it.ts;
+    item.oseq = o;
+    item.service = it.service;
+    item.kind = it.kind;
+    item.body = it.body;
+    std::string f;
+    wire::EncodeLateBody({}, item, &f);
+    SendSeq(*to.link, std::move(f));
+    it.sent_mask |= bit;
+    ++to.link->bodies_sent;
+    MSGC_LOG_DEBUG("mesh {}: skipped body {}#{} to {} ({})", options_.self,
+                   options_.self, o, to.name, BodyTail(it.body));
   }
 }
 

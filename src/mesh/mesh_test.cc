@@ -786,6 +786,32 @@ TEST_F(MeshTest, SafeItemHoldsBackEveryMemberAlike) {
   EXPECT_EQ(std::find(a.begin(), a.end(), "D b only-b S"), a.end());
 }
 
+// Finding F14 (docs/fault-injection.md): c routes o to b only and then o2
+// to a and b, but b's link to c is down, and c dies. a held o by number
+// only, so the flush could give b only o's number with o2's body: b
+// delivered o2 with a hole before it in c's FIFO stream. c now gives a
+// member the bodies of its earlier items that were skipped for it and are
+// not yet stable whenever it sends it an item with a body, so whoever
+// holds o2 holds o.
+TEST_F(MeshTest, RoutedBodyLostWithItsSenderLeavesNoHole) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  nodes_[2]->Run([](Mesh& m) {
+    m.TestBlockPeer("b", true);
+    ASSERT_TRUE(m.Submit(wire::Service::kFifo, 1, "only-b o", kSubmitRouted));
+    ASSERT_TRUE(m.Submit(wire::Service::kFifo, 1, "o2", kSubmitRouted));
+  });
+  nodes_[2]->Run([](Mesh&) {});  // the turn's batches went out
+  nodes_[2]->Kill();
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  const auto b = nodes_[1]->rec().Since(id);
+  auto o = std::find(b.begin(), b.end(), "D c only-b o");
+  auto o2 = std::find(b.begin(), b.end(), "D c o2");
+  ASSERT_NE(o2, b.end()) << Members(b);
+  EXPECT_LT(o, o2) << "b delivered c's o2 without o: " << Members(b);
+}
+
 // A peer whose HELLO is refused with NOT_ALLOWED (the other side's reload
 // removed it from its peers) is unreachable at once, like a refused
 // connect(), not after idle_timeout; it keeps redialling and comes back
