@@ -1041,13 +1041,21 @@ void Server::ApplyMessage(std::string_view origin,
   // session (HELLO.replaces) may still have messages on their way, which
   // would come after the new session's (docs/semantics.md §4). The check
   // is the same at every server, at the same point of the order.
-  if (!IsLive(groups_, d.sender, mi.sender_sid, origin)) [[unlikely]] {
-    if (origin == identity_.node) {
-      MSGC_LOG_WARN("client {}: message dropped, the session was replaced",
-                    d.sender);
+  LiveSender& ls = live_sender_;
+  if (ls.version != groups_.version() || ls.sid != mi.sender_sid ||
+      ls.name != d.sender || ls.origin != origin) {
+    if (!IsLive(groups_, d.sender, mi.sender_sid, origin)) {
+      if (origin == identity_.node) {
+        MSGC_LOG_WARN("client {}: message dropped, the session was replaced",
+                      d.sender);
+      }
+      recycle();
+      return;
     }
-    recycle();
-    return;
+    ls.name.assign(d.sender);
+    ls.origin.assign(origin);
+    ls.sid = mi.sender_sid;
+    ls.version = groups_.version();
   }
   Route(d.groups);
   const bool self_discard =
@@ -1345,7 +1353,7 @@ void Server::Rebuild(const mesh::Configuration& conf,
   // Every group gets its new view announced, also one whose members did not
   // change: its view id did (the configuration's epoch), and a member must
   // be able to tell in which configuration it delivers (docs/semantics.md
-  // §3: view ids name configurations). Such an event changes no member.
+  // §5: view ids name configurations). Such an event changes no member.
   for (const auto& [group, members] : after) {
     auto b = before.find(group);
     const std::vector<GroupMember>& old = b == before.end() ? kNone : b->second;

@@ -300,6 +300,16 @@ class Server : public net::ConnectionHandler, public mesh::MeshListener {
     std::vector<uint8_t> need;
   };
   BodyRouteCache body_route_;
+  // The last message sender found in the table (ApplyMessage checks every
+  // message's; a stream comes from few senders), valid while the table's
+  // version is unchanged.
+  struct LiveSender {
+    std::string name;
+    std::string origin;
+    MemberId sid = 0;
+    uint64_t version = UINT64_MAX;
+  };
+  LiveSender live_sender_;
 
   // The fan-out batch of this loop turn (see the class comment).
   struct FanoutBatch {
