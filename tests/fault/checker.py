@@ -23,10 +23,11 @@ the guarantees of docs/semantics.md:
   agreed           any two receiver incarnations deliver their common
                    agreed/safe messages in the same relative order
   view_agreement   same (group, regular view id) => same member list, in the
-                   same order; a transitional event (it carries the id of the
-                   view it closes) lists a subset of that view, and two
-                   members whose transitional lists name each other have the
-                   same list
+                   same order; a transitional event carries the id of the
+                   last regular view the member installed (the view it
+                   closes), lists a subset of that view, and two members
+                   whose transitional lists name each other have the same
+                   list
   self_inclusion   a member is in every view it installs
   virtual_synchrony two receivers that install the same two consecutive
                    regular views of a group deliver the same set of that
@@ -307,7 +308,6 @@ class Checker:
         # signal preceded it (see conf_epoch)
         self.cleanup_of = collections.defaultdict(set)
         self.n_trans_open = 0
-        self.trans_id_notes = []
         self.first_deliv_t = {}
         for key, rec in self.incs.items():
             st = {}
@@ -322,15 +322,15 @@ class Checker:
                         continue
                     if e["trans"]:
                         # The context stays the last regular view this
-                        # member installed. (The event's own id is the
-                        # server's current view id, which can differ: a
-                        # configuration change that leaves a group's members
-                        # as they were renumbers its view without an event.)
+                        # member installed, and the event carries its id
+                        # (every configuration change announces each
+                        # group's new view, so none is renumbered unseen).
                         if s["cur"] is not None and e["view"] != s["cur"]:
-                            self.trans_id_notes.append(
-                                "%s inc %d idx %d: transitional of %s carries view id %s, "
-                                "its last regular view was %s" % (key[0], key[1], e["idx"],
-                                                                  g, e["view"], s["cur"]))
+                            self.add("view_agreement",
+                                     "%s inc %d idx %d: transitional event of %s carries view "
+                                     "id %s, its last regular view was %s%s"
+                                     % (key[0], key[1], e["idx"], g, e["view"], s["cur"],
+                                        self.near(e["t"])))
                         s.update(phase="trans")
                         continue
                     seq[g].append(e["view"])
@@ -942,10 +942,6 @@ class Checker:
                  "liveness", "stall", "harness"]
         print("  violations: %d (%s)" % (total, ", ".join(
             "%s %d" % (k, len(self.violations.get(k, []))) for k in kinds)))
-        if self.trans_id_notes:
-            print("  note (not a violation): %d transitional events carry a view id the "
-                  "member never installed, e.g. %s" % (len(self.trans_id_notes),
-                                                      self.trans_id_notes[0]))
         if self.safe_views:
             print("  safe violations fall in %d views (group, view id): %s"
                   % (len(self.safe_views), ", ".join(
