@@ -5,8 +5,11 @@
 // private names ("#session#node") and receives messages and membership
 // views. When the connection drops the Client reconnects by itself: it waits
 // `reconnect_interval`, tries `servers` in order, says HELLO with the same
-// session name and re-joins every group it had joined, with the same
-// capabilities. Connection changes are reported as events.
+// session name, naming the session it replaces (so that nothing the old
+// connection still delivers late to its server is ordered after the new
+// session's messages: docs/semantics.md §4), and re-joins every group it
+// had joined, with the same capabilities. Connection changes are reported
+// as events.
 //
 //   msgc::ClientOptions options;
 //   options.servers = {"127.0.0.1:4809"};
