@@ -126,7 +126,8 @@ TEST(ClientReconnectTest, RestartedServerGetsOurGroupsBack) {
 
 TEST(ClientReconnectTest, FailsOverToTheNextServer) {
   auto d1 = StartMsgcd("msgc_server { port = @PORT@ }", Node("n1"));
-  auto d2 = StartMsgcd("msgc_server { port = @PORT@ }", Node("n2"));
+  auto d2 = StartMsgcd("msgc_server { port = @PORT@ debug_level = INFO }",
+                       Node("n2"));
   ASSERT_TRUE(d1 && d2);
   auto a = Open({Addr(d1->port()), Addr(d2->port())}, "a");
   auto watcher = Open({Addr(d2->port())}, "w");
@@ -144,6 +145,12 @@ TEST(ClientReconnectTest, FailsOverToTheNextServer) {
   EXPECT_EQ(ev.connection.server, Addr(d2->port()));
   EXPECT_EQ(ev.connection.private_name, "#a#n2");
   EXPECT_TRUE(ev.connection.reconnect);
+  // The new session names the one it replaces (docs/semantics.md §4).
+  EXPECT_TRUE(d2->WaitForLog("client #a#n2 connected from"));
+  EXPECT_NE(d2->Log().find("), replacing #a#n1"), std::string::npos)
+      << d2->Log();
+  // The watcher's own first session replaced nothing.
+  EXPECT_EQ(d2->CountInLog("replacing"), 1u) << d2->Log();
   ASSERT_TRUE(WaitEvent(
       watcher.get(), &ev,
       [](const Event& e) {
