@@ -516,7 +516,12 @@ void ClientImpl::OnTcpConnected(uint64_t gen) {
   h.role = wire::Role::kClient;
   h.name = session_name_;
   h.software = kSoftware;
-  h.replaces = last_session_name_;
+  std::string replaces;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    replaces = private_name_;  // "" before the first session
+  }
+  h.replaces = replaces;
   h.replaces_session = last_session_id_;
   wire::EncodeHello(h, hello.get());
   asio::async_write(*socket_, asio::buffer(*hello),
@@ -743,7 +748,6 @@ bool ClientImpl::OnWelcome(const wire::Frame& frame) {
   }
   connect_timer_.cancel();
   std::string private_name(w.private_name);
-  last_session_name_ = private_name;
   last_session_id_ = w.session_id;
   if (session_name_.empty()) {
     // Keep the name the server picked, so reconnections keep it too.

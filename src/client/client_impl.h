@@ -198,11 +198,10 @@ class ClientImpl final : public Client {
   uint64_t cbs_cache_version_ = 0;
   std::optional<Result> fatal_error_;  // a fatal ERROR arrived
   std::string session_name_;           // HELLO name (adopted if "")
-  // The last session a WELCOME gave us (private name, session id): the
-  // next HELLO names it as the session it replaces, so that whatever the
-  // old connection still delivers late to its server is dropped instead
-  // of being ordered after the new session's messages.
-  std::string last_session_name_;
+  // The id of the last session a WELCOME gave us (private_name_ is its
+  // name): the next HELLO names it as the session it replaces, so that
+  // whatever the old connection still delivers late to its server is
+  // dropped instead of being ordered after the new session's messages.
   uint64_t last_session_id_ = 0;
   bool ever_connected_ = false;
   bool first_pending_ = true;

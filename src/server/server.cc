@@ -512,8 +512,6 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
   }
 
   s.state = Session::State::kActive;
-  s.replaces = std::string(hello.replaces);
-  s.replaces_sid = hello.replaces_session;
   s.conn->SetOptions(conn_options_);  // a client: its socket buffers now
   ++sessions_version_;                // a private name to route to
   s.name = std::move(name);
@@ -533,18 +531,20 @@ void Server::HandleHello(Session& s, const wire::Frame& frame) {
   auto frame_out = std::make_shared<std::string>();
   wire::EncodeWelcome(w, frame_out.get());
   s.conn->Send(std::move(frame_out));
-  if (s.replaces.empty()) {
+  if (hello.replaces.empty()) {
     MSGC_LOG_INFO("client {} connected from {} ({})", s.private_name,
                   s.conn->remote(), hello.software);
   } else {
     MSGC_LOG_INFO("client {} connected from {} ({}), replacing {}",
-                  s.private_name, s.conn->remote(), hello.software, s.replaces);
+                  s.private_name, s.conn->remote(), hello.software,
+                  hello.replaces);
   }
   // Makes the private name known cluster-wide (unicast from other servers)
   // and, at that point of the order, ends the session it replaces.
-  SubmitItem(ItemKind::kConnect,
-             EncodeMemberItem(ItemKind::kConnect,
-                              ItemOf(s, {}, {}, s.replaces, s.replaces_sid)));
+  SubmitItem(
+      ItemKind::kConnect,
+      EncodeMemberItem(ItemKind::kConnect, ItemOf(s, {}, {}, hello.replaces,
+                                                  hello.replaces_session)));
 }
 
 void Server::HandOverToMesh(Session& s, const wire::Hello& hello) {
@@ -930,6 +930,15 @@ bool IsLive(const GroupTable& table, std::string_view name, MemberId sid,
   return e != nullptr && e->sid == sid && e->node == node;
 }
 
+// Removes session `name` from `table` if it is the session `sid` (the one a
+// client's next session replaces); returns the view changes.
+std::vector<ViewChange> RemoveReplaced(GroupTable& table, std::string_view name,
+                                       MemberId sid) {
+  const SessionEntry* e = table.FindSession(name);
+  if (e == nullptr || e->sid != sid) return {};
+  return table.RemoveSession(name, wire::Cause::kDisconnect);
+}
+
 // Applies a CONNECT, JOIN, LEAVE or DISCONNECT to `table`; returns the view
 // changes. One definition for the replicated table and for the projection
 // of a server's state (Server::ConfigurationState).
@@ -945,10 +954,7 @@ std::vector<ViewChange> ApplyMemberItem(GroupTable& table, ItemKind kind,
   switch (kind) {
     case ItemKind::kConnect:
       if (!m.replaces.empty()) {
-        const SessionEntry* old = table.FindSession(m.replaces);
-        if (old != nullptr && old->sid == m.replaces_sid) {
-          out = table.RemoveSession(m.replaces, wire::Cause::kDisconnect);
-        }
+        out = RemoveReplaced(table, m.replaces, m.replaces_sid);
       }
       table.AddSession(m.name, origin, m.sid, m.replaces, m.replaces_sid);
       break;
@@ -1337,15 +1343,9 @@ void Server::Rebuild(const mesh::Configuration& conf,
   // comes back in that server's state: it goes again, before any view.
   std::vector<std::pair<std::string, MemberId>> replaced;
   for (const auto& [name, e] : groups_.sessions()) {
-    if (e.replaces.empty()) continue;
-    const SessionEntry* old = groups_.FindSession(e.replaces);
-    if (old != nullptr && old->sid == e.replaces_sid) {
-      replaced.emplace_back(e.replaces, e.replaces_sid);
-    }
+    if (!e.replaces.empty()) replaced.emplace_back(e.replaces, e.replaces_sid);
   }
-  for (const auto& [name, sid] : replaced) {
-    groups_.RemoveSession(name, wire::Cause::kDisconnect);
-  }
+  for (const auto& [name, sid] : replaced) RemoveReplaced(groups_, name, sid);
   groups_.Renumber(epoch);
   const std::map<std::string, std::vector<GroupMember>> after =
       groups_.Snapshot();

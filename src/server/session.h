@@ -37,11 +37,8 @@ struct Session {
   const MemberId id;
   const std::shared_ptr<net::Connection> conn;
   State state = State::kHandshake;
-  std::string name;          // session name ("a"), once active
-  std::string private_name;  // "#a#node", once active
-  // The client's previous session (HELLO.replaces), "" for none.
-  std::string replaces;
-  MemberId replaces_sid = 0;
+  std::string name;                         // session name ("a"), once active
+  std::string private_name;                 // "#a#node", once active
   asio::ip::tcp::endpoint remote_endpoint;  // checked by the mesh for peers
   // Groups joined or being joined (JOIN submitted), minus those being left.
   std::set<std::string, std::less<>> groups;
