@@ -322,6 +322,11 @@ class Mesh::Impl : public net::ConnectionHandler,
   void OnLateBody(Link& l, const wire::Frame& frame);
   void SendLateBodies(int idx, uint64_t after_ts);
   void SendSkippedBodies(int idx);
+  // Sends member idx the body of our item `oseq` in a LATE_BODY frame.
+  void SendLateBody(int idx, uint32_t oseq, StoredItem& it);
+  // Every member holds every item stamped at or below this (UINT64_MAX
+  // alone).
+  uint64_t MinStable() const;
   void ReleaseBarriers(Link& l, uint64_t ack);
   void SendClockTo(int idx);
   std::string EncodeClockFrame() const;
@@ -1857,22 +1862,8 @@ void Mesh::Impl::SendLateBodies(int idx, uint64_t after_ts) {
         it.delivered) {
       continue;
     }
-    wire::Item item;
-    item.flags = it.flags;
-    item.conf_id = conf_id_;
-    item.ts = it.ts;
-    item.oseq = static_cast<uint32_t>(me.first_oseq + k);
-    item.service = it.service;
-    item.kind = it.kind;
-    item.body = it.body;
-    std::string f;
-    wire::EncodeLateBody({}, item, &f);
-    SendSeq(*to.link, f);
-    it.sent_mask |= bit;
-    ++to.link->bodies_sent;
+    SendLateBody(idx, static_cast<uint32_t>(me.first_oseq + k), it);
     ++late;
-    MSGC_LOG_DEBUG("mesh {}: late body {}#{} to {} ({})", options_.self,
-                   options_.self, item.oseq, to.name, BodyTail(it.body));
   }
   if (late > 0) {
     MSGC_LOG_INFO("mesh {}: {} late bodies to {} after its join", options_.self,
@@ -1893,14 +1884,8 @@ void Mesh::Impl::SendSkippedBodies(int idx) {
   ConfMember& me = members_[self_idx_];
   const uint32_t from = std::max(to.first_skipped, me.first_oseq);
   to.first_skipped = 0;
-  uint64_t min_stable = Bound();
-  for (size_t i = 0; i < members_.size(); ++i) {
-    if (static_cast<int>(i) != self_idx_) {
-      min_stable = std::min(min_stable, members_[i].stable);
-    }
-  }
+  const uint64_t min_stable = MinStable();
   const uint64_t bit = uint64_t{1} << (idx & 63);
-  bool numbered = false;
   for (uint32_t o = from; o <= me.held; ++o) {
     StoredItem& it = me.items[o - me.first_oseq];
     if (!(it.flags & wire::kItemRouted) || (it.sent_mask & bit) ||
@@ -1908,24 +1893,39 @@ void Mesh::Impl::SendSkippedBodies(int idx) {
       continue;
     }
     // Its number first, so that the body fills a known entry.
-    if (!numbered && to.owe_clock) SendClockTo(idx);
-    numbered = true;
-    wire::Item item;
-    item.flags = it.flags;
-    item.conf_id = conf_id_;
-    item.ts = it.ts;
-    item.oseq = o;
-    item.service = it.service;
-    item.kind = it.kind;
-    item.body = it.body;
-    std::string f;
-    wire::EncodeLateBody({}, item, &f);
-    SendSeq(*to.link, std::move(f));
-    it.sent_mask |= bit;
-    ++to.link->bodies_sent;
-    MSGC_LOG_DEBUG("mesh {}: skipped body {}#{} to {} ({})", options_.self,
-                   options_.self, o, to.name, BodyTail(it.body));
+    if (to.owe_clock) SendClockTo(idx);
+    SendLateBody(idx, o, it);
   }
+}
+
+void Mesh::Impl::SendLateBody(int idx, uint32_t oseq, StoredItem& it) {
+  ConfMember& to = members_[idx];
+  wire::Item item;
+  item.flags = it.flags;
+  item.conf_id = conf_id_;
+  item.ts = it.ts;
+  item.oseq = oseq;
+  item.service = it.service;
+  item.kind = it.kind;
+  item.body = it.body;
+  std::string f;
+  wire::EncodeLateBody({}, item, &f);
+  SendSeq(*to.link, std::move(f));
+  it.sent_mask |= uint64_t{1} << (idx & 63);
+  ++to.link->bodies_sent;
+  MSGC_LOG_DEBUG("mesh {}: late body {}#{} to {} ({})", options_.self,
+                 options_.self, oseq, to.name, BodyTail(it.body));
+}
+
+uint64_t Mesh::Impl::MinStable() const {
+  if (members_.size() == 1) return UINT64_MAX;
+  uint64_t min_stable = Bound();
+  for (size_t i = 0; i < members_.size(); ++i) {
+    if (static_cast<int>(i) != self_idx_) {
+      min_stable = std::min(min_stable, members_[i].stable);
+    }
+  }
+  return min_stable;
 }
 
 void Mesh::Impl::OnLateBody(Link& l, const wire::Frame& frame) {
@@ -2185,13 +2185,7 @@ void Mesh::Impl::CollectGarbage() {
   if (state_ != State::kOperational) return;
   // An item every member holds (stable) and we delivered is never needed
   // for a flush again.
-  uint64_t min_stable = Bound();
-  for (size_t i = 0; i < members_.size(); ++i) {
-    if (static_cast<int>(i) != self_idx_) {
-      min_stable = std::min(min_stable, members_[i].stable);
-    }
-  }
-  if (members_.size() == 1) min_stable = UINT64_MAX;
+  const uint64_t min_stable = MinStable();
   for (ConfMember& m : members_) {
     while (!m.items.empty() && m.items.front().delivered &&
            m.items.front().ts <= min_stable) {
