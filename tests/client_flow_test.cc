@@ -97,6 +97,68 @@ TEST(ClientFlowTest, Fifo100kMessagesThroughASmallQueue) {
   EXPECT_EQ(r->Receive(&ev, milliseconds(100)).code(), Result::Code::kTimedOut);
 }
 
+// A send after a pause is written from the sending thread, sends in quick
+// succession are queued for the I/O thread, and a direct write the socket
+// takes only in part leaves the rest queued: with pacing that switches
+// between the two every 20 messages and sizes up to 15,000 bytes against a
+// 128 KiB send buffer, every message must arrive whole, in order, once.
+// (Smaller buffers are slow on loopback for any writer: a 64 KiB segment
+// fills them and each waits for a delayed ACK.)
+TEST(ClientFlowTest, PacedSendsAndBurstsArriveWholeAndInOrder) {
+  auto d =
+      test::StartMsgcd("msgc_server { port = @PORT@ max_backlog = 1000000 }");
+  ASSERT_NE(d, nullptr);
+  auto r = Open(d->port(), "r");
+  ClientOptions so;
+  so.tcpbuf_size = 65536;  // the kernel doubles it
+  auto s = Open(d->port(), "s", so);
+  ASSERT_TRUE(r && s);
+  Event ev;
+  ASSERT_TRUE(r->Join("g", "").ok());
+  ASSERT_TRUE(Next(r.get(), Event::Type::kMembership, &ev));
+
+  constexpr int kCount = 3000;
+  auto body = [](int i) {
+    std::string b = std::to_string(i) + ":";
+    b.append(static_cast<size_t>(i) * 7919 % 15000,
+             static_cast<char>('a' + i % 26));
+    return b;
+  };
+  std::atomic<int> send_failures{0};
+  std::thread sender([&] {
+    for (int i = 0; i < kCount; ++i) {
+      if (!s->Multicast("g", body(i)).ok()) ++send_failures;
+      // Runs of 20 paced sends (each after a pause: direct writes), then
+      // runs of 20 back to back (queued).
+      if (i / 20 % 2 == 0)
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (!s->Flush(milliseconds(30000)).ok()) ++send_failures;
+  });
+  int next = 0;
+  std::string failure;
+  while (next < kCount && failure.empty()) {
+    Result res = r->Receive(&ev, milliseconds(10000));
+    if (!res.ok()) {
+      failure = res.ToString();
+    } else if (ev.type != Event::Type::kMessage) {
+      failure = "event type " + std::to_string(static_cast<int>(ev.type));
+    } else if (ev.message.data != body(next)) {
+      failure = "message " + std::to_string(next) + " differs: got " +
+                ev.message.data.substr(0, 16) + "... (" +
+                std::to_string(ev.message.data.size()) + " bytes)";
+    } else {
+      ++next;
+    }
+  }
+  if (!failure.empty()) s->Close();  // unblocks the sender
+  sender.join();
+  EXPECT_EQ(failure, "") << "after " << next << " messages";
+  EXPECT_EQ(next, kCount);
+  EXPECT_EQ(send_failures.load(), 0);
+  EXPECT_EQ(r->Receive(&ev, milliseconds(100)).code(), Result::Code::kTimedOut);
+}
+
 // Accepts one client, answers its HELLO with a WELCOME and then neither
 // reads nor writes: a stuck server.
 class StuckServer {

@@ -120,6 +120,11 @@ class ClientImpl final : public Client {
   // Commits the frame of `size` bytes just written at ReserveLocked()'s
   // pointer and wakes the I/O thread if needed. REQUIRES: mu_ held.
   void CountPushedLocked(size_t size, bool message);
+  // Tries to write the frame of `size` bytes at ReserveLocked()'s pointer
+  // (the start of an otherwise empty queue) on the socket at once, from the
+  // calling thread; what the socket does not take is committed to the queue
+  // as by CountPushedLocked(). REQUIRES: mu_ held, direct write allowed.
+  void DirectWriteLocked(size_t size);
 
   // ---- I/O thread ----
   void StartRound();
@@ -218,7 +223,13 @@ class ClientImpl final : public Client {
   uint64_t drops_ = 0;         // connections lost with unsent frames
   bool write_active_ = false;  // a write chain runs or is posted
   bool connected_ = false;     // WELCOME received, not yet lost
-  bool closing_ = false;       // Close() called
+  // The session's socket for direct writes from the sending thread (-1: none;
+  // cleared here before the I/O thread closes the socket), and when the last
+  // SEND was queued or written (see SendFrame: a send after a pause is
+  // written at once instead of waking the I/O thread).
+  int direct_fd_ = -1;
+  std::chrono::steady_clock::time_point last_send_;
+  bool closing_ = false;  // Close() called
   std::string private_name_;
   uint64_t max_message_size_ = 0;
   // Joined groups and capabilities, in join order.
