@@ -1526,6 +1526,10 @@ void Mesh::Impl::Tick() {
     // OnDrained drives the pacing; this only covers a low-water mark moved
     // by new options while the queue was short.
     Pump(*l);
+    // An autotuned link over a long path may need more send buffer than
+    // autotuning gives (docs/operations.md, "tcpbuf_size and the distance
+    // between servers").
+    if (l->active) l->active->GrowSendBufferIfLimited(kMaxLinkSendBuffer);
   }
   if ((state_ == State::kLocked || state_ == State::kInstalling) &&
       now >= lock_deadline_) {

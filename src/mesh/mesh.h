@@ -65,6 +65,12 @@ inline constexpr size_t kMaxDeliverPerTurn = 256;
 // A server announces its `stable` in a CLOCK of its own once it rose by this
 // many stamps (the others keep our items until it covers them).
 inline constexpr uint64_t kStableNewsStep = 256;
+// A link whose buffers autotune (tcpbuf_size unset) and whose sender is
+// limited by its send buffer over a long round trip has SO_SNDBUF raised
+// step by step up to this (net::Connection::GrowSendBufferIfLimited; the
+// kernel's net.core.wmem_max may clamp it lower). Memory is used only while
+// the link is backed up.
+inline constexpr int kMaxLinkSendBuffer = 64 << 20;
 // Acks are sent at once after this many unacknowledged frames.
 inline constexpr uint64_t kAckEvery = 256;
 // Resolution of the reachability (idle) check.

@@ -1,12 +1,15 @@
 #include "net/connection.h"
 
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 #include "base/log.h"
 #include "net/endpoint.h"
+#include "net/tcp_stats.h"
 
 namespace msgc::net {
 namespace {
@@ -165,6 +168,77 @@ int Connection::receive_buffer() const {
   std::error_code ec;
   socket_.get_option(v, ec);
   return ec ? -1 : v.value();
+}
+
+namespace {
+
+// net.core.wmem_max, the ceiling of an explicit SO_SNDBUF (read each time:
+// an operator may raise it while we run); 0 if unreadable.
+int64_t ReadWmemMax() {
+  std::FILE* f = std::fopen("/proc/sys/net/core/wmem_max", "r");
+  if (f == nullptr) return 0;
+  long long v = 0;
+  if (std::fscanf(f, "%lld", &v) != 1) v = 0;
+  std::fclose(f);
+  return v;
+}
+
+}  // namespace
+
+int Connection::GrowSendBufferIfLimited(int max_bytes) {
+  if (state_ != State::kOpen || sndbuf_at_limit_ || options_.tcpbuf_size != 0) {
+    return 0;
+  }
+  const int fd = socket_.native_handle();
+  TcpStats now;
+  if (!ReadTcpStats(fd, &now)) {
+    sndbuf_at_limit_ = true;  // this kernel does not tell: never
+    return 0;
+  }
+  const TcpStats last = tcp_last_;
+  tcp_last_ = now;
+  int current = 0;
+  socklen_t len = sizeof(current);
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &len) != 0) return 0;
+  const int64_t ceiling = 2 * ReadWmemMax();
+  const int want =
+      SendBufferToGrowTo(last, now, current, ceiling, max_bytes,
+                         static_cast<uint32_t>(kGrowSendBufferMinRtt.count()));
+  if (want == 0) {
+    if (ceiling <= current &&
+        SendBufferToGrowTo(
+            last, now, current, INT64_MAX, max_bytes,
+            static_cast<uint32_t>(kGrowSendBufferMinRtt.count())) != 0) {
+      // Limited, and the kernel's clamp for an explicit size is below what
+      // autotuning reached: setting it would shrink the buffer. Said once.
+      sndbuf_at_limit_ = true;
+      MSGC_LOG_INFO(
+          "{}: the send buffer ({} bytes) limits the link at a {:.1f} ms "
+          "round trip and net.core.wmem_max does not let it grow "
+          "(docs/operations.md, \"tcpbuf_size and the distance between "
+          "servers\")",
+          remote_, current, now.rtt_us / 1000.0);
+    }
+    return 0;
+  }
+  // setsockopt takes half of what the kernel will use.
+  const int set = want / 2;
+  int got = 0;
+  len = sizeof(got);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &set, sizeof(set)) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0 ||
+      got <= current) {
+    sndbuf_at_limit_ = true;
+    return 0;
+  }
+  MSGC_LOG_INFO(
+      "{}: send buffer limited the link {}% of its busy time at a {:.1f} ms "
+      "round trip: SO_SNDBUF {} -> {} bytes",
+      remote_,
+      (now.sndbuf_limited_us - last.sndbuf_limited_us) * 100 /
+          (now.busy_us - last.busy_us),
+      now.rtt_us / 1000.0, current, got);
+  return got;
 }
 
 void Connection::SetOptions(const ConnectionOptions& options) {

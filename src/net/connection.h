@@ -53,6 +53,7 @@
 #include <string_view>
 #include <vector>
 
+#include "net/tcp_stats.h"
 #include "wire/frame.h"
 
 namespace msgc::net {
@@ -86,6 +87,9 @@ inline constexpr size_t kReadChunk = 64 * 1024;
 // How long a closing connection may take to flush its last frames and see
 // the other side's FIN before the socket is closed anyway.
 inline constexpr std::chrono::milliseconds kCloseLinger{2000};
+// GrowSendBufferIfLimited acts only on paths with at least this round
+// trip: on a LAN the autotuned buffer holds many round trips already.
+inline constexpr std::chrono::microseconds kGrowSendBufferMinRtt{1000};
 
 // Tunables, mostly from msgc_server options. Durations of zero disable.
 struct ConnectionOptions {
@@ -212,6 +216,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int send_buffer() const;
   int receive_buffer() const;
 
+  // For a connection whose buffers autotune (tcpbuf_size 0) over a long
+  // path. The kernel grows an autotuned send buffer only up to
+  // net.ipv4.tcp_wmem's maximum (4 MiB on a stock kernel), and a TCP
+  // connection carries at most its send buffer per round trip. When
+  // TCP_INFO shows that since the last call the send buffer limited the
+  // sender for at least a quarter of its busy time, at a round trip of at
+  // least kGrowSendBufferMinRtt, this doubles SO_SNDBUF, up to `max_bytes`
+  // (the kernel clamps it further, to twice net.core.wmem_max). Setting it
+  // ends autotuning of the send buffer only; the receive side still
+  // autotunes. Returns the new SO_SNDBUF in kernel bytes, or 0 if
+  // unchanged. Called periodically by the owner (the mesh's tick).
+  int GrowSendBufferIfLimited(int max_bytes);
+
   // Bytes of input buffer the connection holds of its own (memory
   // accounting, tests): zero unless a partial frame, or frames left for a
   // later turn, are buffered.
@@ -262,6 +279,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::kOpen;
   CloseReason close_reason_ = CloseReason::kNone;
   std::string close_detail_;
+  // GrowSendBufferIfLimited: TCP_INFO totals at the last call; stopped once
+  // a larger size did not take (the kernel's clamp).
+  TcpStats tcp_last_;
+  bool sndbuf_at_limit_ = false;
 
   // Holds only input that outlives a read callback (see ReadBuffer()).
   wire::FrameDecoder decoder_;
