@@ -27,6 +27,9 @@ using FramePtr = net::Connection::FramePtr;
 using wire::MeshFrameType;
 
 constexpr std::string_view kSoftware = "msgc-mesh/0.1";
+// Internal flag of Stamp (beside the kSubmit* ones): a mark, docs/mesh.md
+// §3.2.
+constexpr uint8_t kStampMark = 0x80;
 constexpr int kConfCounterShift = 16;
 
 // 16-bit FNV-1a fold of a node name: the low bits of configuration ids, so
@@ -133,10 +136,13 @@ struct StoredItem {
   // forwarded as skipped); never in undelivered_ until a body fills it.
   bool known = true;
   bool delivered = false;
+  uint32_t epoch = 0;      // wire::Item::epoch (fast items and marks)
   uint64_t sent_mask = 0;  // own routed items: member indexes given the body
   std::string body;
 
   bool has_body() const { return known && (flags & wire::kItemHasBody); }
+  // On the fifo fast path (docs/mesh.md §3.2): not in the agreed order.
+  bool fast() const { return (flags & wire::kItemFast) != 0; }
 };
 
 // A member of the current configuration and what we hold of its items.
@@ -146,7 +152,13 @@ struct ConfMember {
   Link* link = nullptr;          // null for self
   std::deque<StoredItem> items;  // items[i] has oseq first_oseq + i
   uint32_t first_oseq = 1;
-  uint32_t held = 0;    // highest contiguous oseq held
+  uint32_t held = 0;  // highest contiguous oseq held
+  // Every item of it below `next` is delivered (or passed): its items are
+  // delivered in their order, by the agreed order or the fast path.
+  uint32_t next = 1;
+  // Its marks (docs/mesh.md §3.2) for membership epochs we have not
+  // delivered yet: (epoch, oseq), in order.
+  std::deque<std::pair<uint32_t, uint32_t>> marks;
   uint64_t high = 0;    // highest stamp received from it (items, clocks)
   uint64_t stable = 0;  // it announced holding every item <= stable
   // Interest items (joins) received from it and not delivered yet: while
@@ -343,6 +355,33 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Delivers local_ (all of it, or up to kMaxDeliverPerTurn when `paced`).
   void DeliverLocal(bool paced);
   void DeliverOne(int idx, uint32_t oseq, StoredItem& it);
+  // The fifo fast path (docs/mesh.md §3.2). Delivers the fast items (and
+  // passes the marks) at the head of member idx's undelivered items, up to
+  // oseq `upto`; with `check_epoch` only those of the current membership
+  // epoch, with `hold_bodiless` not a routed one without a body (frozen).
+  // Stops when `deliver_budget_` runs out. Returns how many it delivered.
+  size_t PumpOrigin(int idx, uint32_t upto, bool check_epoch,
+                    bool hold_bodiless);
+  // PumpOrigin for every member, up to limits[i] (empty: everything held).
+  size_t PumpAll(const std::vector<uint32_t>& limits, bool check_epoch,
+                 bool hold_bodiless);
+  void DeliverFast(int idx, uint32_t oseq, StoredItem& it);
+  // Whether a fifo item submitted now may take the fast path.
+  bool FastOk() const;
+  // Before the membership item that ends epoch_ is delivered: every member's
+  // mark for it came (stamping ours if due) and the fast items before the
+  // marks are delivered. `limits`: what counts as held (the reports while
+  // frozen).
+  bool MembershipBarrierDone(const std::vector<uint32_t>& limits, bool frozen);
+  // The same in a flush: members moving on with us (`in_set`) need no mark,
+  // we hold all their items up to the cut.
+  bool FlushBarrierDone(const std::vector<uint32_t>& cut,
+                        const std::vector<bool>& in_set);
+  // Whether member idx's undelivered items from `next` up to oseq `upto`
+  // include a fast one (not a mark) of an epoch up to `max_epoch`.
+  bool FastPending(int idx, uint32_t upto, uint32_t max_epoch = UINT32_MAX);
+  // Drops the marks of epochs up to epoch_ (delivered).
+  void DropMarks();
   // An item of the current configuration as the listener sees it; `body`
   // must outlive its use.
   Item ListenerItem(std::string_view origin, uint64_t ts, wire::Service service,
@@ -455,6 +494,17 @@ class Mesh::Impl : public net::ConnectionHandler,
   uint64_t safe_high_ = 0;
   // Place in the order of the last item delivered in conf_ (ts, index).
   std::pair<uint64_t, int> last_delivered_{0, -1};
+  // The fifo fast path (docs/mesh.md §3.2). Membership items delivered in
+  // conf_ (the current membership epoch); the last epoch we stamped a mark
+  // for (above epoch_: we reached its membership item, and stamp no fast
+  // item until it is delivered); our last item not on the fast path (until
+  // it is delivered our fifo items take the agreed path too).
+  uint32_t epoch_ = 0;
+  uint32_t own_mark_ = 0;
+  uint32_t last_own_slow_ = 0;
+  // Deliveries left in this handler (kMaxDeliverPerTurn; unlimited in a
+  // flush).
+  size_t deliver_budget_ = 0;
   // Undelivered items in the agreed order: (ts, member index, oseq).
   UndeliveredIndex undelivered_;
   std::deque<std::tuple<wire::Service, uint8_t, std::string, uint8_t>>
@@ -1574,6 +1624,14 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     ScheduleDeliver();
     return;
   }
+  // The fifo fast path (docs/mesh.md §3.2): a mark, or a fifo item stamped
+  // when every earlier item of ours is delivered (so it is ordered after
+  // them in our membership epoch) and no membership item is pending at us.
+  const bool mark = (flags & kStampMark) != 0;
+  const bool fast =
+      mark ||
+      (service == wire::Service::kFifo &&
+       (flags & (kSubmitMembership | kSubmitInterest)) == 0 && FastOk());
   const bool routed = (flags & kSubmitRouted) != 0 && route_ok_ &&
                       members_.size() > 1 &&
                       members_.size() <= kMaxRoutedMembers;
@@ -1610,9 +1668,13 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     }
   }
   wire::Item item;
-  item.flags = wire::kItemHasBody;
+  item.flags = mark ? 0 : wire::kItemHasBody;
   if (flags & kSubmitInterest) item.flags |= wire::kItemInterest;
   if (routed) item.flags |= wire::kItemRouted;
+  if (flags & kSubmitMembership) item.flags |= wire::kItemMembership;
+  if (fast) item.flags |= wire::kItemFast;
+  if (mark) item.flags |= wire::kItemMark;
+  item.epoch = mark ? own_mark_ : fast ? epoch_ : 0;
   item.conf_id = conf_id_;
   // Strictly above anything we sent or received: the clock condition needs
   // each origin's stamps to increase along its FIFO stream.
@@ -1684,6 +1746,19 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
   }
   StoreItem(self_idx_, item, true, false, &body);
   me.items.back().sent_mask = sent_mask;
+  if (!fast) last_own_slow_ = item.oseq;
+}
+
+bool Mesh::Impl::FastOk() const {
+  if (members_.size() < 2 || state_ != State::kOperational ||
+      own_mark_ > epoch_) {
+    return false;
+  }
+  if (last_own_slow_ == 0) return true;
+  const ConfMember& me = members_[self_idx_];
+  // Collected items were delivered.
+  return last_own_slow_ < me.first_oseq ||
+         me.items[last_own_slow_ - me.first_oseq].delivered;
 }
 
 void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
@@ -1696,6 +1771,12 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
     if (s == nullptr || s->has_body() || !(item.flags & wire::kItemHasBody)) {
       return;
     }
+    // A fast item skipped for us: its origin chose the recipients in the
+    // item's own membership epoch, there is no join in flight to cover.
+    // (TODO after the rebase over F14: skipped bodies of fast items are
+    // not kept for a flush to forward, so F14's hole is not closed for
+    // them yet.)
+    if (item.flags & wire::kItemFast) return;
     // Its place passed without it (we were not interested there): kept,
     // not delivered, for a flush to forward (SendSkippedBodies).
     const bool passed = s->known
@@ -1734,6 +1815,7 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
   s->service = item.service;
   s->kind = item.kind;
   s->flags = item.flags;
+  s->epoch = item.epoch;
   if (item.flags & wire::kItemSkipped) {
     // Forwarded in a flush by a member that knows only the number.
     s->known = false;
@@ -1762,6 +1844,14 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
   }
   if (idx != self_idx_ && (item.flags & wire::kItemInterest)) {
     ++m.pending_interest;
+  }
+  if (item.flags & wire::kItemFast) {
+    // Not in the agreed order: delivered by PumpOrigin.
+    if ((item.flags & wire::kItemMark) && !fill) {
+      m.marks.emplace_back(item.epoch, item.oseq);
+    }
+    ScheduleDeliver();
+    return;
   }
   undelivered_.emplace(item.ts, idx, item.oseq);
   if (item.service == wire::Service::kSafe) {
@@ -1858,7 +1948,7 @@ void Mesh::Impl::SendLateBodies(int idx, uint64_t after_ts) {
     // Ordered after the join: a later stamp, or the same stamp and a
     // larger origin index than the joiner's.
     if (std::make_pair(it.ts, self_idx_) < std::make_pair(after_ts, idx) ||
-        !(it.flags & wire::kItemRouted) || (it.sent_mask & bit) ||
+        !(it.flags & wire::kItemRouted) || it.fast() || (it.sent_mask & bit) ||
         it.delivered) {
       continue;
     }
@@ -1907,6 +1997,7 @@ void Mesh::Impl::SendLateBody(int idx, uint32_t oseq, StoredItem& it) {
   item.oseq = oseq;
   item.service = it.service;
   item.kind = it.kind;
+  item.epoch = it.epoch;
   item.body = it.body;
   std::string f;
   wire::EncodeLateBody({}, item, &f);
@@ -2121,11 +2212,138 @@ void Mesh::Impl::DeliverOne(int idx, uint32_t oseq, StoredItem& it) {
   MSGC_LOG_DEBUG("mesh {}: {} {}#{} ts {} ({})", options_.self,
                  it.has_body() ? "deliver" : "pass", members_[idx].name, oseq,
                  it.ts, BodyTail(it.body));
+  if (deliver_budget_ > 0) --deliver_budget_;
+  if (it.flags & wire::kItemMembership) {
+    // A membership epoch ends here (docs/mesh.md §3.2).
+    ++epoch_;
+    DropMarks();
+  }
   // A routed item whose body we lack is not for us (docs/mesh.md §3.1): its
   // place in the order passes without a delivery.
   if (!it.has_body()) return;
   listener_->OnDeliver(
       ListenerItem(members_[idx].name, it.ts, it.service, it.kind, it.body));
+}
+
+void Mesh::Impl::DeliverFast(int idx, uint32_t oseq, StoredItem& it) {
+  it.delivered = true;
+  if (it.flags & wire::kItemMark) return;  // information, not an item
+  if (deliver_budget_ > 0) --deliver_budget_;
+  if (it.epoch != epoch_) {
+    // Only a flush's transitional part may do this (an origin whose
+    // membership item did not reach the transitional set).
+    MSGC_LOG_DEBUG("mesh {}: fast {}#{} of epoch {} delivered in epoch {}",
+                   options_.self, members_[idx].name, oseq, it.epoch, epoch_);
+  }
+  MSGC_LOG_DEBUG("mesh {}: {} fast {}#{} ts {} epoch {} ({})", options_.self,
+                 it.has_body() ? "deliver" : "pass", members_[idx].name, oseq,
+                 it.ts, it.epoch, BodyTail(it.body));
+  if (!it.has_body()) return;
+  listener_->OnDeliver(
+      ListenerItem(members_[idx].name, it.ts, it.service, it.kind, it.body));
+}
+
+size_t Mesh::Impl::PumpOrigin(int idx, uint32_t upto, bool check_epoch,
+                              bool hold_bodiless) {
+  size_t n = 0;
+  ConfMember& m = members_[idx];
+  if (m.next < m.first_oseq) m.next = m.first_oseq;  // collected: delivered
+  while (running_ && m.next <= std::min(upto, m.held)) {
+    StoredItem& it = m.items[m.next - m.first_oseq];
+    if (!it.delivered) {
+      // An item of the agreed order: it comes at its place there.
+      if (!it.fast()) break;
+      if (!(it.flags & wire::kItemMark)) {
+        if (check_epoch && it.epoch > epoch_) break;  // its epoch comes later
+        if (hold_bodiless && !it.has_body() && (it.flags & wire::kItemRouted)) {
+          break;  // frozen: the flush's body gathering decides (§4.1)
+        }
+        if (deliver_budget_ == 0) break;
+        ++n;
+      }
+      DeliverFast(idx, m.next, it);
+    }
+    ++m.next;
+  }
+  return n;
+}
+
+size_t Mesh::Impl::PumpAll(const std::vector<uint32_t>& limits,
+                           bool check_epoch, bool hold_bodiless) {
+  size_t n = 0;
+  for (size_t i = 0; i < members_.size() && running_; ++i) {
+    n +=
+        PumpOrigin(static_cast<int>(i), limits.empty() ? UINT32_MAX : limits[i],
+                   check_epoch, hold_bodiless);
+  }
+  return n;
+}
+
+bool Mesh::Impl::FastPending(int idx, uint32_t upto, uint32_t max_epoch) {
+  ConfMember& m = members_[idx];
+  for (uint32_t o = std::max(m.next, m.first_oseq); o <= std::min(upto, m.held);
+       ++o) {
+    const StoredItem& it = m.items[o - m.first_oseq];
+    if (!it.delivered && it.fast() && !(it.flags & wire::kItemMark) &&
+        it.epoch <= max_epoch) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Mesh::Impl::DropMarks() {
+  for (ConfMember& m : members_) {
+    while (!m.marks.empty() && m.marks.front().first <= epoch_) {
+      m.marks.pop_front();
+    }
+  }
+}
+
+bool Mesh::Impl::MembershipBarrierDone(const std::vector<uint32_t>& limits,
+                                       bool frozen) {
+  const uint32_t want = epoch_ + 1;
+  if (own_mark_ < want) {
+    // We reached the membership item: our fast items of this epoch are all
+    // stamped; the mark says so to everyone, and until the item is
+    // delivered our fifo items take the agreed path (ordered after it).
+    if (state_ != State::kOperational) return false;  // the flush decides
+    own_mark_ = want;
+    Stamp(wire::Service::kFifo, 0, std::string(), kStampMark);
+  }
+  PumpAll(limits, /*check_epoch=*/true, frozen);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const ConfMember& m = members_[i];
+    auto mk = std::find_if(m.marks.begin(), m.marks.end(),
+                           [&](const auto& e) { return e.first == want; });
+    if (mk == m.marks.end()) return false;  // it has not reached it yet
+    if (!limits.empty() && mk->second > limits[i]) return false;
+    // What is undelivered before its mark must be ordered after the
+    // membership item (agreed items it stamped before reaching it).
+    if (FastPending(static_cast<int>(i), mk->second)) return false;
+  }
+  return true;
+}
+
+bool Mesh::Impl::FlushBarrierDone(const std::vector<uint32_t>& cut,
+                                  const std::vector<bool>& in_set) {
+  const uint32_t want = epoch_ + 1;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const ConfMember& m = members_[i];
+    if (in_set[i]) {
+      // All its items up to the cut are here, the whole stream it sent:
+      // its fast items of this epoch precede the others in it.
+      if (FastPending(static_cast<int>(i), cut[i], epoch_)) return false;
+      continue;
+    }
+    // A member that leaves: it may have fast items of this epoch that the
+    // set does not hold, unless its mark is here.
+    auto mk = std::find_if(m.marks.begin(), m.marks.end(),
+                           [&](const auto& e) { return e.first == want; });
+    if (mk == m.marks.end() || mk->second > cut[i]) return false;
+    if (FastPending(static_cast<int>(i), mk->second)) return false;
+  }
+  return true;
 }
 
 void Mesh::Impl::DeliverLocal(bool paced) {
@@ -2156,16 +2374,18 @@ void Mesh::Impl::Deliver() {
   // delivers the rest after the transitional signal.
   const uint64_t safe_bound =
       frozen ? std::min(SafeBound(), locked_safe_bound_) : SafeBound();
-  size_t delivered = 0;
+  // Once we told a coordinator what we hold, we deliver no further than
+  // that: the flush delivers exactly up to the agreed cut.
+  static const std::vector<uint32_t> kNoLimits;
+  const std::vector<uint32_t>& limits = frozen ? reported_held_ : kNoLimits;
+  deliver_budget_ = kMaxDeliverPerTurn;
+  // The fast path first: fifo items of our membership epoch whose origin's
+  // earlier items are delivered (docs/mesh.md §3.2).
+  PumpAll(limits, /*check_epoch=*/true, frozen);
   while (!undelivered_.empty() && running_) {
-    if (delivered == kMaxDeliverPerTurn) {
-      ScheduleDeliver();  // the rest in a later turn
-      break;
-    }
+    if (deliver_budget_ == 0) break;
     auto [ts, idx, oseq] = *undelivered_.begin();
     if (ts > bound) break;
-    // Once we told a coordinator what we hold, we deliver no further than
-    // that: the flush delivers exactly up to the agreed cut.
     if (frozen && oseq > reported_held_[idx]) break;
     StoredItem* it = members_[idx].Find(oseq);
     if (it->service == wire::Service::kSafe && ts > safe_bound) break;
@@ -2173,10 +2393,26 @@ void Mesh::Impl::Deliver() {
     // §4.1): without a body the item may still be ours, and passing it now
     // would lose it. The flush's body gathering decides.
     if (frozen && !it->has_body() && (it->flags & wire::kItemRouted)) break;
+    // Its origin's earlier fast items come first (per-sender order); they
+    // are of our epoch, as the item is ordered after the membership item
+    // that began theirs (or, frozen, wait for a body: so does this one).
+    PumpOrigin(idx, oseq - 1, /*check_epoch=*/true, frozen);
+    if (members_[idx].next < oseq) break;
+    // A membership item waits for every member's mark: the fast items of
+    // the epoch it ends are delivered before it everywhere.
+    if ((it->flags & wire::kItemMembership) &&
+        !MembershipBarrierDone(limits, frozen)) {
+      break;
+    }
+    if (deliver_budget_ == 0) break;
     undelivered_.erase(undelivered_.begin());
     DeliverOne(idx, oseq, *it);
-    ++delivered;
+    // A new epoch: its fast items that waited.
+    if (it->flags & wire::kItemMembership) {
+      PumpAll(limits, /*check_epoch=*/true, frozen);
+    }
   }
+  if (deliver_budget_ == 0) ScheduleDeliver();  // the rest in a later turn
   if (StableNews(bound)) ScheduleClock();
   CollectGarbage();
 }
@@ -2422,7 +2658,7 @@ AcceptData Mesh::Impl::MakeAccept() const {
   // delivered by LockTo, which runs before every MakeAccept.)
   std::vector<Item> own;
   for (const StoredItem& it : members_[self_idx_].items) {
-    if (it.delivered || !it.known) continue;
+    if (it.delivered || !it.known || (it.flags & wire::kItemMark)) continue;
     own.push_back(
         ListenerItem(options_.self, it.ts, it.service, it.kind, it.body));
   }
@@ -2644,6 +2880,7 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
         rt.item.oseq = o;
         rt.item.service = it->service;
         rt.item.kind = it->kind;
+        rt.item.epoch = it->epoch;
         rt.item.body = it->body;
         std::string f;
         wire::EncodeRetrans({}, rt, &f);
@@ -2713,6 +2950,25 @@ void Mesh::Impl::TryCompleteInstall() {
       if (!m.items[o - m.first_oseq].known) ++n_unknown;
     }
   }
+  // Fast items (docs/mesh.md §3.2) go by the same rules as in regular
+  // delivery: after their origin's earlier items, and those of an epoch
+  // before the membership item that ends it, which in the regular part
+  // needs every member's mark (a member moving on with us needs none: we
+  // hold its whole stream); where that cannot be kept the regular part
+  // ends. After the signal they keep their origin's order, and their epoch
+  // as far as the set holds it.
+  deliver_budget_ = SIZE_MAX;
+  std::vector<bool> in_set(members_.size());
+  for (size_t i = 0; i < members_.size(); ++i) {
+    in_set[i] = std::binary_search(p.moving_together.begin(),
+                                   p.moving_together.end(), members_[i].name);
+  }
+  auto pump_all = [&](bool check_epoch) {
+    const size_t n = PumpAll(p.cut, check_epoch, /*hold_bodiless=*/false);
+    (signalled ? n_after : n_regular) += n;
+  };
+  pump_all(true);
+  if (!running_) return;
   for (auto it = undelivered_.begin(); it != undelivered_.end();) {
     auto [ts, idx, oseq] = *it;
     if (oseq > p.cut[idx]) {  // beyond the cut: nobody delivers it
@@ -2720,11 +2976,27 @@ void Mesh::Impl::TryCompleteInstall() {
       continue;
     }
     StoredItem* s = members_[idx].Find(oseq);
-    if (!signalled &&
-        (ts > p.regular_bound ||
-         (s->service == wire::Service::kSafe && ts > p.safe_threshold))) {
-      signalled = true;
-      listener_->OnTransitional(old_conf, p.moving_together);
+    const bool membership = (s->flags & wire::kItemMembership) != 0;
+    if (!signalled) {
+      bool stop = ts > p.regular_bound ||
+                  (s->service == wire::Service::kSafe && ts > p.safe_threshold);
+      if (!stop) {
+        n_regular += PumpOrigin(idx, oseq - 1, /*check_epoch=*/true, false);
+        stop = members_[idx].next < oseq;
+      }
+      if (!stop && membership) stop = !FlushBarrierDone(p.cut, in_set);
+      if (!running_) return;
+      if (stop) {
+        pump_all(true);  // this epoch's fast items that we hold
+        if (!running_) return;
+        signalled = true;
+        listener_->OnTransitional(old_conf, p.moving_together);
+        if (!running_) return;
+      }
+    }
+    if (signalled) {
+      if (membership) pump_all(true);
+      n_after += PumpOrigin(idx, oseq - 1, /*check_epoch=*/false, false);
       if (!running_) return;
     }
     // After the signal every item up to the cut, whatever its origin (the
@@ -2735,14 +3007,27 @@ void Mesh::Impl::TryCompleteInstall() {
     it = undelivered_.erase(it);
     if (!s->has_body()) ++n_bodiless;
     ++(signalled ? n_after : n_regular);
-    if (signalled &&
-        !std::binary_search(p.moving_together.begin(), p.moving_together.end(),
-                            members_[idx].name)) {
-      ++n_departed;
-    }
+    if (signalled && !in_set[idx]) ++n_departed;
     DeliverOne(idx, oseq, *s);
     if (!running_) return;
+    if (membership) pump_all(true);
+    if (!running_) return;
   }
+  if (!signalled) pump_all(true);
+  if (!running_) return;
+  // The rest of the fast items up to the cut, after the signal below.
+  const bool fast_left =
+      std::any_of(members_.begin(), members_.end(), [&](const ConfMember& m) {
+        const int i = static_cast<int>(&m - members_.data());
+        return FastPending(i, p.cut[i]);
+      });
+  if (fast_left && !signalled) {
+    signalled = true;
+    listener_->OnTransitional(old_conf, p.moving_together);
+    if (!running_) return;
+  }
+  pump_all(false);
+  if (!running_) return;
   MSGC_LOG_INFO(
       "mesh {}: flushed {:x}: {} items in the regular configuration, {} after "
       "the transitional signal ({} without a body passed, {} from members "
@@ -2785,6 +3070,9 @@ void Mesh::Impl::TryCompleteInstall() {
   state_ = State::kOperational;
   undelivered_.clear();
   last_delivered_ = {0, -1};
+  epoch_ = 0;
+  own_mark_ = 0;
+  last_own_slow_ = 0;
   safe_high_ = 0;
   announced_ts_ = 0;
   announced_stable_ = 0;
@@ -2895,6 +3183,7 @@ void Mesh::Impl::OnGatherReq(Link& l, const wire::Frame& frame) {
         gi.item.oseq = o;
         gi.item.service = it.service;
         gi.item.kind = it.kind;
+        gi.item.epoch = it.epoch;
         gi.item.body = it.body;
         std::string f;
         wire::EncodeGatherItem({}, gi, &f);

@@ -82,6 +82,11 @@ inline constexpr uint8_t kSubmitRouted = 0x01;
 // ordered after this item, and the origin delivers nothing of theirs beyond
 // it until they have (docs/mesh.md §3.1).
 inline constexpr uint8_t kSubmitInterest = 0x02;
+// A membership item (msgcd: a client's connect, join, leave or
+// disconnect). It stays in the agreed order and ends a membership epoch:
+// fifo items are delivered in the epoch their origin stamped them in
+// (docs/mesh.md §3.2).
+inline constexpr uint8_t kSubmitMembership = 0x04;
 // Servers per configuration up to which routing is used; beyond it every
 // body goes to every server (the routing state is a 64-bit mask).
 inline constexpr size_t kMaxRoutedMembers = 64;
@@ -211,7 +216,10 @@ class Mesh {
   // than max_backlog submitted items wait (during a configuration change);
   // the caller back-pressures. The item is delivered to this server too, from
   // a handler of its own, never from inside Submit.
-  // `flags`: kSubmitRouted, kSubmitInterest.
+  // `flags`: kSubmitRouted, kSubmitInterest, kSubmitMembership. A `fifo`
+  // item is not in the agreed order: it is delivered after its origin's
+  // earlier items and in the same membership epoch everywhere
+  // (docs/mesh.md §3.2).
   bool Submit(wire::Service service, uint8_t kind, std::string body,
               uint8_t flags = 0);
 
