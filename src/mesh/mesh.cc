@@ -253,6 +253,10 @@ class Mesh::Impl : public net::ConnectionHandler,
   asio::io_context& io() { return io_; }
   void BlockPeer(std::string_view peer, bool blocked);
   void CloseLink(std::string_view peer);
+  void HoldClocks(bool hold) {
+    hold_clocks_ = hold;
+    if (!hold) ScheduleClock();
+  }
 
   // net::ConnectionHandler
   void OnFrame(net::Connection& conn, const wire::Frame& frame) override;
@@ -502,6 +506,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   uint32_t epoch_ = 0;
   uint32_t own_mark_ = 0;
   uint32_t last_own_slow_ = 0;
+  bool hold_clocks_ = false;  // TestHoldClocks
   // Deliveries left in this handler (kMaxDeliverPerTurn; unlimited in a
   // flush).
   size_t deliver_budget_ = 0;
@@ -2172,6 +2177,7 @@ void Mesh::Impl::SendClockTo(int idx) {
 }
 
 void Mesh::Impl::SendClock() {
+  if (hold_clocks_) return;
   const uint64_t bound = Bound();
   const bool clock_news = clock_ > announced_ts_;
   const bool stable_news = StableNews(bound);
@@ -3328,5 +3334,6 @@ void Mesh::TestBlockPeer(std::string_view peer, bool blocked) {
   impl_->BlockPeer(peer, blocked);
 }
 void Mesh::TestCloseLink(std::string_view peer) { impl_->CloseLink(peer); }
+void Mesh::TestHoldClocks(bool hold) { impl_->HoldClocks(hold); }
 
 }  // namespace msgc::mesh

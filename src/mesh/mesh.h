@@ -247,6 +247,10 @@ class Mesh {
   void TestBlockPeer(std::string_view peer, bool blocked);
   // Closes the live TCP connection to `peer` at once (both redial).
   void TestCloseLink(std::string_view peer);
+  // Holds back this server's own CLOCK frames (its items, marks included,
+  // still go); released, the clock news goes out. For tests of what waits
+  // for the clock round.
+  void TestHoldClocks(bool hold);
 
   class Impl;
 
