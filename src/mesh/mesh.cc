@@ -1776,17 +1776,16 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
     if (s == nullptr || s->has_body() || !(item.flags & wire::kItemHasBody)) {
       return;
     }
-    // A fast item skipped for us: its origin chose the recipients in the
-    // item's own membership epoch, there is no join in flight to cover.
-    // (TODO after the rebase over F14: skipped bodies of fast items are
-    // not kept for a flush to forward, so F14's hole is not closed for
-    // them yet.)
-    if (item.flags & wire::kItemFast) return;
     // Its place passed without it (we were not interested there): kept,
-    // not delivered, for a flush to forward (SendSkippedBodies).
-    const bool passed = s->known
-                            ? s->delivered
-                            : std::make_pair(item.ts, idx) < last_delivered_;
+    // not delivered, for a flush to forward (SendSkippedBodies). A fast
+    // item known by number only is never ours: its origin chose the
+    // recipients in the item's own membership epoch, there is no join in
+    // flight to cover. (A known one without body was held bodiless while
+    // frozen: the gathered body makes it deliverable.)
+    const bool passed =
+        s->known ? s->delivered
+                 : (item.flags & wire::kItemFast) != 0 ||
+                       std::make_pair(item.ts, idx) < last_delivered_;
     if (s->known || passed) {
       if (passed) {
         MSGC_LOG_DEBUG("mesh {}: body of {}#{} came after its place passed",
@@ -1797,6 +1796,7 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
         s->service = item.service;
         s->kind = item.kind;
         s->flags = item.flags;
+        s->epoch = item.epoch;
         s->known = true;
         s->delivered = true;
       }

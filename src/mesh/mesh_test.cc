@@ -1045,5 +1045,42 @@ TEST_F(MeshTest, FifoItemsKeepTheirMembershipEpochEverywhere) {
   }
 }
 
+// The flush (docs/mesh.md §3.2): a membership item whose departed member's
+// mark is not within the cut is not delivered in the regular part. c
+// stalls (it never sees b's membership item, so it never marks it) and is
+// killed; a's fifo item stamped while the membership item waits is
+// delivered at once. a and b then deliver, alike: c's and a's fast items
+// of the ending epoch, the transitional signal, the membership item.
+TEST_F(MeshTest, FlushPutsAMembershipItemWithoutADepartedMarkAfterTheSignal) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  nodes_[2]->Submit("c-f", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor([&] {
+    return Has(*nodes_[0], id, "D c c-f") && Has(*nodes_[1], id, "D c c-f");
+  }));
+  nodes_[2]->Stall(600ms);
+  nodes_[1]->Submit("m-b", wire::Service::kAgreed, kSubmitMembership);
+  std::this_thread::sleep_for(50ms);
+  nodes_[0]->Submit("a-f", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Has(*nodes_[0], id, "D a a-f") && Has(*nodes_[1], id, "D a a-f");
+      },
+      500ms))
+      << "a fifo item waited for a membership item it precedes";
+  nodes_[2]->Kill();  // after its stall: it never handles m-b
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  const std::vector<std::string> want = {
+      fmt::format("C {:x} a,b,c", id), "D c c-f", "D a a-f",
+      fmt::format("T {:x} a,b", id), "D b m-b"};
+  for (int i : {0, 1}) {
+    auto ev = nodes_[i]->rec().Since(id);
+    ASSERT_GE(ev.size(), want.size()) << Members(ev);
+    ev.resize(want.size());
+    EXPECT_EQ(ev, want) << nodes_[i]->name();
+  }
+}
+
 }  // namespace
 }  // namespace msgc::mesh
