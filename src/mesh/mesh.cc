@@ -2990,7 +2990,15 @@ void Mesh::Impl::TryCompleteInstall() {
         n_regular += PumpOrigin(idx, oseq - 1, /*check_epoch=*/true, false);
         stop = members_[idx].next < oseq;
       }
-      if (!stop && membership) stop = !FlushBarrierDone(p.cut, in_set);
+      if (!stop && membership) {
+        // As in Deliver (MembershipBarrierDone): the fast items of this
+        // epoch that became deliverable (their origin's agreed item before
+        // them was delivered above) come first; a server of the set that
+        // delivered the membership item before freezing delivered them.
+        pump_all(true);
+        if (!running_) return;
+        stop = !FlushBarrierDone(p.cut, in_set);
+      }
       if (!running_) return;
       if (stop) {
         pump_all(true);  // this epoch's fast items that we hold
