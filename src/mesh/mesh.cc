@@ -234,6 +234,7 @@ class Mesh::Impl : public net::ConnectionHandler,
         listener_(listener),
         rng_(options_.incarnation),
         tick_timer_(io),
+        clock_pace_timer_(io),
         settle_timer_(io),
         form_timer_(io) {}
 
@@ -413,6 +414,8 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Safe items stamped up to this are known held by every member.
   uint64_t SafeBound() const;
   void ScheduleClock();
+  // Sends a CLOCK within kClockPace (fast-path news, see SendClock).
+  void ArmClockPace();
   void SendClock();
   void CollectGarbage();
 
@@ -458,6 +461,11 @@ class Mesh::Impl : public net::ConnectionHandler,
   uint64_t next_conn_id_ = 1;
   std::optional<asio::ip::address> bind_addr_;
   asio::steady_timer tick_timer_;
+  // CLOCK news only the fast path made (docs/mesh.md §3.2) waits for this
+  // timer (kClockPace); clock_urgent_: news someone may be waiting for.
+  asio::steady_timer clock_pace_timer_;
+  bool clock_pace_armed_ = false;
+  bool clock_urgent_ = false;
 
   // Reachability and gossip.
   std::vector<wire::NodeInc> reach_;  // sorted; excluding self
@@ -670,6 +678,7 @@ void Mesh::Impl::Stop() {
     l->ack_timer.cancel();
   }
   tick_timer_.cancel();
+  clock_pace_timer_.cancel();
   settle_timer_.cancel();
   form_timer_.cancel();
 }
@@ -1859,6 +1868,9 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
     return;
   }
   undelivered_.emplace(item.ts, idx, item.oseq);
+  // Every member waits for stamps at or above it from everyone: our CLOCK
+  // goes out this turn (SendClock).
+  clock_urgent_ = true;
   if (item.service == wire::Service::kSafe) {
     safe_high_ = std::max(safe_high_, item.ts);
   }
@@ -2082,6 +2094,9 @@ void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
   if (m.held < c.oseq) {
     MSGC_LOG_DEBUG("mesh {}: {}#{}..{} known by number only", options_.self,
                    m.name, m.held + 1, c.oseq);
+    // They may be agreed items that others deliver once our stamp passes
+    // theirs (we cannot tell from a number).
+    clock_urgent_ = true;
   }
   while (m.held < c.oseq) {
     StoredItem& it = m.items.emplace_back();
@@ -2181,6 +2196,19 @@ void Mesh::Impl::SendClock() {
   const uint64_t bound = Bound();
   const bool clock_news = clock_ > announced_ts_;
   const bool stable_news = StableNews(bound);
+  if (!clock_urgent_ && announced_stable_ >= safe_high_) {
+    // Nothing of the agreed order waits for this news: our clock rose with
+    // fifo items (the fast path delivers them without a clock round), our
+    // stability rose (garbage collection), or members learn the numbers of
+    // fifo items we skipped for them. It goes out within kClockPace, not
+    // every loop turn: a stream of fifo items would otherwise cost a small
+    // packet per turn on every link (issue 5 §4).
+    bool owed = false;
+    for (const ConfMember& m : members_) owed = owed || m.owe_clock;
+    if (clock_news || stable_news || owed) ArmClockPace();
+    return;
+  }
+  clock_urgent_ = false;
   std::string f;  // encoded only if someone gets it (this runs every turn)
   for (size_t i = 0; i < members_.size(); ++i) {
     if (static_cast<int>(i) == self_idx_) continue;
@@ -2195,6 +2223,21 @@ void Mesh::Impl::SendClock() {
     announced_ts_ = clock_;
     announced_stable_ = bound;
   }
+}
+
+void Mesh::Impl::ArmClockPace() {
+  if (clock_pace_armed_) return;
+  clock_pace_armed_ = true;
+  clock_pace_timer_.expires_after(kClockPace);
+  std::weak_ptr<Impl> w = weak_from_this();
+  clock_pace_timer_.async_wait([w](const std::error_code& ec) {
+    auto self = w.lock();
+    if (ec || !self) return;
+    self->clock_pace_armed_ = false;
+    if (!self->running_ || self->members_.size() < 2) return;
+    self->clock_urgent_ = true;
+    self->SendClock();
+  });
 }
 
 void Mesh::Impl::ScheduleDeliver() {

@@ -65,6 +65,10 @@ inline constexpr size_t kMaxDeliverPerTurn = 256;
 // A server announces its `stable` in a CLOCK of its own once it rose by this
 // many stamps (the others keep our items until it covers them).
 inline constexpr uint64_t kStableNewsStep = 256;
+// CLOCK news that nothing in the agreed order waits for (the clock rising
+// with fast-path fifo items, stability for garbage collection, numbers of
+// skipped fifo items) is sent within this, not every loop turn.
+inline constexpr std::chrono::milliseconds kClockPace{1};
 // Acks are sent at once after this many unacknowledged frames.
 inline constexpr uint64_t kAckEvery = 256;
 // Resolution of the reachability (idle) check.
