@@ -118,6 +118,7 @@ struct Link {
 
   uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
   uint64_t bodies_skipped = 0;  // routed items not sent
+  uint64_t clocks_sent = 0;     // CLOCK frames (LinkInfo)
 };
 
 struct ConnInfo {
@@ -2188,6 +2189,7 @@ std::string Mesh::Impl::EncodeClockFrame() const {
 
 void Mesh::Impl::SendClockTo(int idx) {
   members_[idx].owe_clock = false;
+  ++members_[idx].link->clocks_sent;
   SendSeq(*members_[idx].link, EncodeClockFrame());
 }
 
@@ -2216,6 +2218,7 @@ void Mesh::Impl::SendClock() {
     if (clock_news || stable_news || members_[i].owe_clock) {
       members_[i].owe_clock = false;
       if (f.empty()) f = EncodeClockFrame();
+      ++members_[i].link->clocks_sent;
       SendSeq(*members_[i].link, f);
     }
   }
@@ -3320,6 +3323,7 @@ std::vector<LinkInfo> Mesh::Impl::Links() const {
     i.queued = l->active ? l->active->queued_frames() : 0;
     i.bodies_sent = l->bodies_sent;
     i.bodies_skipped = l->bodies_skipped;
+    i.clocks_sent = l->clocks_sent;
     i.last_rx = l->last_rx;
     i.remote = l->active ? l->active->remote() : "";
     out.push_back(std::move(i));

@@ -188,6 +188,7 @@ struct LinkInfo {
   size_t queued = 0;            // messages in the connection's output queue
   uint64_t bodies_sent = 0;     // routed item bodies sent to it
   uint64_t bodies_skipped = 0;  // routed items it did not need
+  uint64_t clocks_sent = 0;     // CLOCK frames sent to it
   std::chrono::steady_clock::time_point last_rx;
   std::string remote;  // "ip:port" of the live connection, or ""
 };

@@ -1082,5 +1082,53 @@ TEST_F(MeshTest, FlushPutsAMembershipItemWithoutADepartedMarkAfterTheSignal) {
   }
 }
 
+// CLOCK news only the fast path made is paced (kClockPace, docs/mesh.md
+// §3): while a streams fifo items, b and c (whose clocks rise with every
+// item) send each other about one CLOCK per kClockPace, not one per loop
+// turn; an agreed item still gets its clock round at once.
+TEST_F(MeshTest, FastPathClockNewsIsPaced) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  auto clocks_to = [&](int from, const std::string& peer) {
+    uint64_t n = 0;
+    nodes_[from]->Run([&](Mesh& m) {
+      for (const LinkInfo& l : m.links()) {
+        if (l.peer == peer) n = l.clocks_sent;
+      }
+    });
+    return n;
+  };
+  const uint64_t before = clocks_to(1, "c");
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int kItems = 2000;
+  for (int i = 0; i < kItems; ++i) {
+    nodes_[0]->Submit("a-" + std::to_string(i), wire::Service::kFifo);
+    // Spread over many loop turns of b.
+    if (i % 20 == 19) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return CountDeliveries(nodes_[1]->rec().Since(id)) == kItems &&
+           CountDeliveries(nodes_[2]->rec().Since(id)) == kItems;
+  }));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  const uint64_t sent = clocks_to(1, "c") - before;
+  // One per kClockPace at most, plus a few for the start and the end.
+  EXPECT_LE(sent, static_cast<uint64_t>(ms / kClockPace.count() + 10))
+      << "b sent " << sent << " CLOCKs to c in " << ms << " ms";
+  // Agreed items are not paced: each needs b's and c's stamps at once.
+  const auto t0 = std::chrono::steady_clock::now();
+  nodes_[0]->Submit("a-agreed", wire::Service::kAgreed);
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (!Has(*n, id, "D a a-agreed")) return false;
+    }
+    return true;
+  }));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+}
+
 }  // namespace
 }  // namespace msgc::mesh
