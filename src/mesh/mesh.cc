@@ -27,6 +27,9 @@ using FramePtr = net::Connection::FramePtr;
 using wire::MeshFrameType;
 
 constexpr std::string_view kSoftware = "msgc-mesh/0.1";
+// Internal flag of Stamp (beside the kSubmit* ones): a mark, docs/mesh.md
+// §3.2.
+constexpr uint8_t kStampMark = 0x80;
 constexpr int kConfCounterShift = 16;
 
 // 16-bit FNV-1a fold of a node name: the low bits of configuration ids, so
@@ -115,6 +118,7 @@ struct Link {
 
   uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
   uint64_t bodies_skipped = 0;  // routed items not sent
+  uint64_t clocks_sent = 0;     // CLOCK frames (LinkInfo)
 };
 
 struct ConnInfo {
@@ -133,10 +137,13 @@ struct StoredItem {
   // forwarded as skipped); never in undelivered_ until a body fills it.
   bool known = true;
   bool delivered = false;
+  uint32_t epoch = 0;      // wire::Item::epoch (fast items and marks)
   uint64_t sent_mask = 0;  // own routed items: member indexes given the body
   std::string body;
 
   bool has_body() const { return known && (flags & wire::kItemHasBody); }
+  // On the fifo fast path (docs/mesh.md §3.2): not in the agreed order.
+  bool fast() const { return (flags & wire::kItemFast) != 0; }
 };
 
 // A member of the current configuration and what we hold of its items.
@@ -146,7 +153,13 @@ struct ConfMember {
   Link* link = nullptr;          // null for self
   std::deque<StoredItem> items;  // items[i] has oseq first_oseq + i
   uint32_t first_oseq = 1;
-  uint32_t held = 0;    // highest contiguous oseq held
+  uint32_t held = 0;  // highest contiguous oseq held
+  // Every item of it below `next` is delivered (or passed): its items are
+  // delivered in their order, by the agreed order or the fast path.
+  uint32_t next = 1;
+  // Its marks (docs/mesh.md §3.2) for membership epochs we have not
+  // delivered yet: (epoch, oseq), in order.
+  std::deque<std::pair<uint32_t, uint32_t>> marks;
   uint64_t high = 0;    // highest stamp received from it (items, clocks)
   uint64_t stable = 0;  // it announced holding every item <= stable
   // Interest items (joins) received from it and not delivered yet: while
@@ -222,6 +235,7 @@ class Mesh::Impl : public net::ConnectionHandler,
         listener_(listener),
         rng_(options_.incarnation),
         tick_timer_(io),
+        clock_pace_timer_(io),
         settle_timer_(io),
         form_timer_(io) {}
 
@@ -241,6 +255,10 @@ class Mesh::Impl : public net::ConnectionHandler,
   asio::io_context& io() { return io_; }
   void BlockPeer(std::string_view peer, bool blocked);
   void CloseLink(std::string_view peer);
+  void HoldClocks(bool hold) {
+    hold_clocks_ = hold;
+    if (!hold) ScheduleClock();
+  }
 
   // net::ConnectionHandler
   void OnFrame(net::Connection& conn, const wire::Frame& frame) override;
@@ -343,6 +361,33 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Delivers local_ (all of it, or up to kMaxDeliverPerTurn when `paced`).
   void DeliverLocal(bool paced);
   void DeliverOne(int idx, uint32_t oseq, StoredItem& it);
+  // The fifo fast path (docs/mesh.md §3.2). Delivers the fast items (and
+  // passes the marks) at the head of member idx's undelivered items, up to
+  // oseq `upto`; with `check_epoch` only those of the current membership
+  // epoch, with `hold_bodiless` not a routed one without a body (frozen).
+  // Stops when `deliver_budget_` runs out. Returns how many it delivered.
+  size_t PumpOrigin(int idx, uint32_t upto, bool check_epoch,
+                    bool hold_bodiless);
+  // PumpOrigin for every member, up to limits[i] (empty: everything held).
+  size_t PumpAll(const std::vector<uint32_t>& limits, bool check_epoch,
+                 bool hold_bodiless);
+  void DeliverFast(int idx, uint32_t oseq, StoredItem& it);
+  // Whether a fifo item submitted now may take the fast path.
+  bool FastOk() const;
+  // Before the membership item that ends epoch_ is delivered: every member's
+  // mark for it came (stamping ours if due) and the fast items before the
+  // marks are delivered. `limits`: what counts as held (the reports while
+  // frozen).
+  bool MembershipBarrierDone(const std::vector<uint32_t>& limits, bool frozen);
+  // The same in a flush: members moving on with us (`in_set`) need no mark,
+  // we hold all their items up to the cut.
+  bool FlushBarrierDone(const std::vector<uint32_t>& cut,
+                        const std::vector<bool>& in_set);
+  // Whether member idx's undelivered items from `next` up to oseq `upto`
+  // include a fast one (not a mark) of an epoch up to `max_epoch`.
+  bool FastPending(int idx, uint32_t upto, uint32_t max_epoch = UINT32_MAX);
+  // Drops the marks of epochs up to epoch_ (delivered).
+  void DropMarks();
   // An item of the current configuration as the listener sees it; `body`
   // must outlive its use.
   Item ListenerItem(std::string_view origin, uint64_t ts, wire::Service service,
@@ -370,6 +415,8 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Safe items stamped up to this are known held by every member.
   uint64_t SafeBound() const;
   void ScheduleClock();
+  // Sends a CLOCK within kClockPace (fast-path news, see SendClock).
+  void ArmClockPace();
   void SendClock();
   void CollectGarbage();
 
@@ -415,6 +462,11 @@ class Mesh::Impl : public net::ConnectionHandler,
   uint64_t next_conn_id_ = 1;
   std::optional<asio::ip::address> bind_addr_;
   asio::steady_timer tick_timer_;
+  // CLOCK news only the fast path made (docs/mesh.md §3.2) waits for this
+  // timer (kClockPace); clock_urgent_: news someone may be waiting for.
+  asio::steady_timer clock_pace_timer_;
+  bool clock_pace_armed_ = false;
+  bool clock_urgent_ = false;
 
   // Reachability and gossip.
   std::vector<wire::NodeInc> reach_;  // sorted; excluding self
@@ -455,6 +507,18 @@ class Mesh::Impl : public net::ConnectionHandler,
   uint64_t safe_high_ = 0;
   // Place in the order of the last item delivered in conf_ (ts, index).
   std::pair<uint64_t, int> last_delivered_{0, -1};
+  // The fifo fast path (docs/mesh.md §3.2). Membership items delivered in
+  // conf_ (the current membership epoch); the last epoch we stamped a mark
+  // for (above epoch_: we reached its membership item, and stamp no fast
+  // item until it is delivered); our last item not on the fast path (until
+  // it is delivered our fifo items take the agreed path too).
+  uint32_t epoch_ = 0;
+  uint32_t own_mark_ = 0;
+  uint32_t last_own_slow_ = 0;
+  bool hold_clocks_ = false;  // TestHoldClocks
+  // Deliveries left in this handler (kMaxDeliverPerTurn; unlimited in a
+  // flush).
+  size_t deliver_budget_ = 0;
   // Undelivered items in the agreed order: (ts, member index, oseq).
   UndeliveredIndex undelivered_;
   std::deque<std::tuple<wire::Service, uint8_t, std::string, uint8_t>>
@@ -615,6 +679,7 @@ void Mesh::Impl::Stop() {
     l->ack_timer.cancel();
   }
   tick_timer_.cancel();
+  clock_pace_timer_.cancel();
   settle_timer_.cancel();
   form_timer_.cancel();
 }
@@ -1578,6 +1643,14 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     ScheduleDeliver();
     return;
   }
+  // The fifo fast path (docs/mesh.md §3.2): a mark, or a fifo item stamped
+  // when every earlier item of ours is delivered (so it is ordered after
+  // them in our membership epoch) and no membership item is pending at us.
+  const bool mark = (flags & kStampMark) != 0;
+  const bool fast =
+      mark ||
+      (service == wire::Service::kFifo &&
+       (flags & (kSubmitMembership | kSubmitInterest)) == 0 && FastOk());
   const bool routed = (flags & kSubmitRouted) != 0 && route_ok_ &&
                       members_.size() > 1 &&
                       members_.size() <= kMaxRoutedMembers;
@@ -1614,9 +1687,13 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
     }
   }
   wire::Item item;
-  item.flags = wire::kItemHasBody;
+  item.flags = mark ? 0 : wire::kItemHasBody;
   if (flags & kSubmitInterest) item.flags |= wire::kItemInterest;
   if (routed) item.flags |= wire::kItemRouted;
+  if (flags & kSubmitMembership) item.flags |= wire::kItemMembership;
+  if (fast) item.flags |= wire::kItemFast;
+  if (mark) item.flags |= wire::kItemMark;
+  item.epoch = mark ? own_mark_ : fast ? epoch_ : 0;
   item.conf_id = conf_id_;
   // Strictly above anything we sent or received: the clock condition needs
   // each origin's stamps to increase along its FIFO stream.
@@ -1688,6 +1765,19 @@ void Mesh::Impl::Stamp(wire::Service service, uint8_t kind, std::string body,
   }
   StoreItem(self_idx_, item, true, false, &body);
   me.items.back().sent_mask = sent_mask;
+  if (!fast) last_own_slow_ = item.oseq;
+}
+
+bool Mesh::Impl::FastOk() const {
+  if (members_.size() < 2 || state_ != State::kOperational ||
+      own_mark_ > epoch_) {
+    return false;
+  }
+  if (last_own_slow_ == 0) return true;
+  const ConfMember& me = members_[self_idx_];
+  // Collected items were delivered.
+  return last_own_slow_ < me.first_oseq ||
+         me.items[last_own_slow_ - me.first_oseq].delivered;
 }
 
 void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
@@ -1701,10 +1791,15 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
       return;
     }
     // Its place passed without it (we were not interested there): kept,
-    // not delivered, for a flush to forward (SendSkippedBodies).
-    const bool passed = s->known
-                            ? s->delivered
-                            : std::make_pair(item.ts, idx) < last_delivered_;
+    // not delivered, for a flush to forward (SendSkippedBodies). A fast
+    // item known by number only is never ours: its origin chose the
+    // recipients in the item's own membership epoch, there is no join in
+    // flight to cover. (A known one without body was held bodiless while
+    // frozen: the gathered body makes it deliverable.)
+    const bool passed =
+        s->known ? s->delivered
+                 : (item.flags & wire::kItemFast) != 0 ||
+                       std::make_pair(item.ts, idx) < last_delivered_;
     if (s->known || passed) {
       if (passed) {
         MSGC_LOG_DEBUG("mesh {}: body of {}#{} came after its place passed",
@@ -1715,6 +1810,7 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
         s->service = item.service;
         s->kind = item.kind;
         s->flags = item.flags;
+        s->epoch = item.epoch;
         s->known = true;
         s->delivered = true;
       }
@@ -1738,6 +1834,7 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
   s->service = item.service;
   s->kind = item.kind;
   s->flags = item.flags;
+  s->epoch = item.epoch;
   if (item.flags & wire::kItemSkipped) {
     // Forwarded in a flush by a member that knows only the number.
     s->known = false;
@@ -1767,7 +1864,18 @@ void Mesh::Impl::StoreItem(int idx, const wire::Item& item, bool accept_body,
   if (idx != self_idx_ && (item.flags & wire::kItemInterest)) {
     ++m.pending_interest;
   }
+  if (item.flags & wire::kItemFast) {
+    // Not in the agreed order: delivered by PumpOrigin.
+    if ((item.flags & wire::kItemMark) && !fill) {
+      m.marks.emplace_back(item.epoch, item.oseq);
+    }
+    ScheduleDeliver();
+    return;
+  }
   undelivered_.emplace(item.ts, idx, item.oseq);
+  // Every member waits for stamps at or above it from everyone: our CLOCK
+  // goes out this turn (SendClock).
+  clock_urgent_ = true;
   if (item.service == wire::Service::kSafe) {
     safe_high_ = std::max(safe_high_, item.ts);
   }
@@ -1862,7 +1970,7 @@ void Mesh::Impl::SendLateBodies(int idx, uint64_t after_ts) {
     // Ordered after the join: a later stamp, or the same stamp and a
     // larger origin index than the joiner's.
     if (std::make_pair(it.ts, self_idx_) < std::make_pair(after_ts, idx) ||
-        !(it.flags & wire::kItemRouted) || (it.sent_mask & bit) ||
+        !(it.flags & wire::kItemRouted) || it.fast() || (it.sent_mask & bit) ||
         it.delivered) {
       continue;
     }
@@ -1911,6 +2019,7 @@ void Mesh::Impl::SendLateBody(int idx, uint32_t oseq, StoredItem& it) {
   item.oseq = oseq;
   item.service = it.service;
   item.kind = it.kind;
+  item.epoch = it.epoch;
   item.body = it.body;
   std::string f;
   wire::EncodeLateBody({}, item, &f);
@@ -1990,6 +2099,9 @@ void Mesh::Impl::OnClock(Link& l, const wire::Frame& frame) {
   if (m.held < c.oseq) {
     MSGC_LOG_DEBUG("mesh {}: {}#{}..{} known by number only", options_.self,
                    m.name, m.held + 1, c.oseq);
+    // They may be agreed items that others deliver once our stamp passes
+    // theirs (we cannot tell from a number).
+    clock_urgent_ = true;
   }
   while (m.held < c.oseq) {
     StoredItem& it = m.items.emplace_back();
@@ -2081,13 +2193,28 @@ std::string Mesh::Impl::EncodeClockFrame() const {
 
 void Mesh::Impl::SendClockTo(int idx) {
   members_[idx].owe_clock = false;
+  ++members_[idx].link->clocks_sent;
   SendSeq(*members_[idx].link, EncodeClockFrame());
 }
 
 void Mesh::Impl::SendClock() {
+  if (hold_clocks_) return;
   const uint64_t bound = Bound();
   const bool clock_news = clock_ > announced_ts_;
   const bool stable_news = StableNews(bound);
+  if (!clock_urgent_ && announced_stable_ >= safe_high_) {
+    // Nothing of the agreed order waits for this news: our clock rose with
+    // fifo items (the fast path delivers them without a clock round), our
+    // stability rose (garbage collection), or members learn the numbers of
+    // fifo items we skipped for them. It goes out within kClockPace, not
+    // every loop turn: a stream of fifo items would otherwise cost a small
+    // packet per turn on every link (issue 5 §4).
+    bool owed = false;
+    for (const ConfMember& m : members_) owed = owed || m.owe_clock;
+    if (clock_news || stable_news || owed) ArmClockPace();
+    return;
+  }
+  clock_urgent_ = false;
   std::string f;  // encoded only if someone gets it (this runs every turn)
   for (size_t i = 0; i < members_.size(); ++i) {
     if (static_cast<int>(i) == self_idx_) continue;
@@ -2095,6 +2222,7 @@ void Mesh::Impl::SendClock() {
     if (clock_news || stable_news || members_[i].owe_clock) {
       members_[i].owe_clock = false;
       if (f.empty()) f = EncodeClockFrame();
+      ++members_[i].link->clocks_sent;
       SendSeq(*members_[i].link, f);
     }
   }
@@ -2102,6 +2230,21 @@ void Mesh::Impl::SendClock() {
     announced_ts_ = clock_;
     announced_stable_ = bound;
   }
+}
+
+void Mesh::Impl::ArmClockPace() {
+  if (clock_pace_armed_) return;
+  clock_pace_armed_ = true;
+  clock_pace_timer_.expires_after(kClockPace);
+  std::weak_ptr<Impl> w = weak_from_this();
+  clock_pace_timer_.async_wait([w](const std::error_code& ec) {
+    auto self = w.lock();
+    if (ec || !self) return;
+    self->clock_pace_armed_ = false;
+    if (!self->running_ || self->members_.size() < 2) return;
+    self->clock_urgent_ = true;
+    self->SendClock();
+  });
 }
 
 void Mesh::Impl::ScheduleDeliver() {
@@ -2125,11 +2268,138 @@ void Mesh::Impl::DeliverOne(int idx, uint32_t oseq, StoredItem& it) {
   MSGC_LOG_DEBUG("mesh {}: {} {}#{} ts {} ({})", options_.self,
                  it.has_body() ? "deliver" : "pass", members_[idx].name, oseq,
                  it.ts, BodyTail(it.body));
+  if (deliver_budget_ > 0) --deliver_budget_;
+  if (it.flags & wire::kItemMembership) {
+    // A membership epoch ends here (docs/mesh.md §3.2).
+    ++epoch_;
+    DropMarks();
+  }
   // A routed item whose body we lack is not for us (docs/mesh.md §3.1): its
   // place in the order passes without a delivery.
   if (!it.has_body()) return;
   listener_->OnDeliver(
       ListenerItem(members_[idx].name, it.ts, it.service, it.kind, it.body));
+}
+
+void Mesh::Impl::DeliverFast(int idx, uint32_t oseq, StoredItem& it) {
+  it.delivered = true;
+  if (it.flags & wire::kItemMark) return;  // information, not an item
+  if (deliver_budget_ > 0) --deliver_budget_;
+  if (it.epoch != epoch_) {
+    // Only a flush's transitional part may do this (an origin whose
+    // membership item did not reach the transitional set).
+    MSGC_LOG_DEBUG("mesh {}: fast {}#{} of epoch {} delivered in epoch {}",
+                   options_.self, members_[idx].name, oseq, it.epoch, epoch_);
+  }
+  MSGC_LOG_DEBUG("mesh {}: {} fast {}#{} ts {} epoch {} ({})", options_.self,
+                 it.has_body() ? "deliver" : "pass", members_[idx].name, oseq,
+                 it.ts, it.epoch, BodyTail(it.body));
+  if (!it.has_body()) return;
+  listener_->OnDeliver(
+      ListenerItem(members_[idx].name, it.ts, it.service, it.kind, it.body));
+}
+
+size_t Mesh::Impl::PumpOrigin(int idx, uint32_t upto, bool check_epoch,
+                              bool hold_bodiless) {
+  size_t n = 0;
+  ConfMember& m = members_[idx];
+  if (m.next < m.first_oseq) m.next = m.first_oseq;  // collected: delivered
+  while (running_ && m.next <= std::min(upto, m.held)) {
+    StoredItem& it = m.items[m.next - m.first_oseq];
+    if (!it.delivered) {
+      // An item of the agreed order: it comes at its place there.
+      if (!it.fast()) break;
+      if (!(it.flags & wire::kItemMark)) {
+        if (check_epoch && it.epoch > epoch_) break;  // its epoch comes later
+        if (hold_bodiless && !it.has_body() && (it.flags & wire::kItemRouted)) {
+          break;  // frozen: the flush's body gathering decides (§4.1)
+        }
+        if (deliver_budget_ == 0) break;
+        ++n;
+      }
+      DeliverFast(idx, m.next, it);
+    }
+    ++m.next;
+  }
+  return n;
+}
+
+size_t Mesh::Impl::PumpAll(const std::vector<uint32_t>& limits,
+                           bool check_epoch, bool hold_bodiless) {
+  size_t n = 0;
+  for (size_t i = 0; i < members_.size() && running_; ++i) {
+    n +=
+        PumpOrigin(static_cast<int>(i), limits.empty() ? UINT32_MAX : limits[i],
+                   check_epoch, hold_bodiless);
+  }
+  return n;
+}
+
+bool Mesh::Impl::FastPending(int idx, uint32_t upto, uint32_t max_epoch) {
+  ConfMember& m = members_[idx];
+  for (uint32_t o = std::max(m.next, m.first_oseq); o <= std::min(upto, m.held);
+       ++o) {
+    const StoredItem& it = m.items[o - m.first_oseq];
+    if (!it.delivered && it.fast() && !(it.flags & wire::kItemMark) &&
+        it.epoch <= max_epoch) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Mesh::Impl::DropMarks() {
+  for (ConfMember& m : members_) {
+    while (!m.marks.empty() && m.marks.front().first <= epoch_) {
+      m.marks.pop_front();
+    }
+  }
+}
+
+bool Mesh::Impl::MembershipBarrierDone(const std::vector<uint32_t>& limits,
+                                       bool frozen) {
+  const uint32_t want = epoch_ + 1;
+  if (own_mark_ < want) {
+    // We reached the membership item: our fast items of this epoch are all
+    // stamped; the mark says so to everyone, and until the item is
+    // delivered our fifo items take the agreed path (ordered after it).
+    if (state_ != State::kOperational) return false;  // the flush decides
+    own_mark_ = want;
+    Stamp(wire::Service::kFifo, 0, std::string(), kStampMark);
+  }
+  PumpAll(limits, /*check_epoch=*/true, frozen);
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const ConfMember& m = members_[i];
+    auto mk = std::find_if(m.marks.begin(), m.marks.end(),
+                           [&](const auto& e) { return e.first == want; });
+    if (mk == m.marks.end()) return false;  // it has not reached it yet
+    if (!limits.empty() && mk->second > limits[i]) return false;
+    // What is undelivered before its mark must be ordered after the
+    // membership item (agreed items it stamped before reaching it).
+    if (FastPending(static_cast<int>(i), mk->second)) return false;
+  }
+  return true;
+}
+
+bool Mesh::Impl::FlushBarrierDone(const std::vector<uint32_t>& cut,
+                                  const std::vector<bool>& in_set) {
+  const uint32_t want = epoch_ + 1;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const ConfMember& m = members_[i];
+    if (in_set[i]) {
+      // All its items up to the cut are here, the whole stream it sent:
+      // its fast items of this epoch precede the others in it.
+      if (FastPending(static_cast<int>(i), cut[i], epoch_)) return false;
+      continue;
+    }
+    // A member that leaves: it may have fast items of this epoch that the
+    // set does not hold, unless its mark is here.
+    auto mk = std::find_if(m.marks.begin(), m.marks.end(),
+                           [&](const auto& e) { return e.first == want; });
+    if (mk == m.marks.end() || mk->second > cut[i]) return false;
+    if (FastPending(static_cast<int>(i), mk->second)) return false;
+  }
+  return true;
 }
 
 void Mesh::Impl::DeliverLocal(bool paced) {
@@ -2160,16 +2430,18 @@ void Mesh::Impl::Deliver() {
   // delivers the rest after the transitional signal.
   const uint64_t safe_bound =
       frozen ? std::min(SafeBound(), locked_safe_bound_) : SafeBound();
-  size_t delivered = 0;
+  // Once we told a coordinator what we hold, we deliver no further than
+  // that: the flush delivers exactly up to the agreed cut.
+  static const std::vector<uint32_t> kNoLimits;
+  const std::vector<uint32_t>& limits = frozen ? reported_held_ : kNoLimits;
+  deliver_budget_ = kMaxDeliverPerTurn;
+  // The fast path first: fifo items of our membership epoch whose origin's
+  // earlier items are delivered (docs/mesh.md §3.2).
+  PumpAll(limits, /*check_epoch=*/true, frozen);
   while (!undelivered_.empty() && running_) {
-    if (delivered == kMaxDeliverPerTurn) {
-      ScheduleDeliver();  // the rest in a later turn
-      break;
-    }
+    if (deliver_budget_ == 0) break;
     auto [ts, idx, oseq] = *undelivered_.begin();
     if (ts > bound) break;
-    // Once we told a coordinator what we hold, we deliver no further than
-    // that: the flush delivers exactly up to the agreed cut.
     if (frozen && oseq > reported_held_[idx]) break;
     StoredItem* it = members_[idx].Find(oseq);
     if (it->service == wire::Service::kSafe && ts > safe_bound) break;
@@ -2177,10 +2449,26 @@ void Mesh::Impl::Deliver() {
     // §4.1): without a body the item may still be ours, and passing it now
     // would lose it. The flush's body gathering decides.
     if (frozen && !it->has_body() && (it->flags & wire::kItemRouted)) break;
+    // Its origin's earlier fast items come first (per-sender order); they
+    // are of our epoch, as the item is ordered after the membership item
+    // that began theirs (or, frozen, wait for a body: so does this one).
+    PumpOrigin(idx, oseq - 1, /*check_epoch=*/true, frozen);
+    if (members_[idx].next < oseq) break;
+    // A membership item waits for every member's mark: the fast items of
+    // the epoch it ends are delivered before it everywhere.
+    if ((it->flags & wire::kItemMembership) &&
+        !MembershipBarrierDone(limits, frozen)) {
+      break;
+    }
+    if (deliver_budget_ == 0) break;
     undelivered_.erase(undelivered_.begin());
     DeliverOne(idx, oseq, *it);
-    ++delivered;
+    // A new epoch: its fast items that waited.
+    if (it->flags & wire::kItemMembership) {
+      PumpAll(limits, /*check_epoch=*/true, frozen);
+    }
   }
+  if (deliver_budget_ == 0) ScheduleDeliver();  // the rest in a later turn
   if (StableNews(bound)) ScheduleClock();
   CollectGarbage();
 }
@@ -2426,7 +2714,7 @@ AcceptData Mesh::Impl::MakeAccept() const {
   // delivered by LockTo, which runs before every MakeAccept.)
   std::vector<Item> own;
   for (const StoredItem& it : members_[self_idx_].items) {
-    if (it.delivered || !it.known) continue;
+    if (it.delivered || !it.known || (it.flags & wire::kItemMark)) continue;
     own.push_back(
         ListenerItem(options_.self, it.ts, it.service, it.kind, it.body));
   }
@@ -2648,6 +2936,7 @@ void Mesh::Impl::ApplyInstall(const ProposalKey& by, uint64_t conf_id,
         rt.item.oseq = o;
         rt.item.service = it->service;
         rt.item.kind = it->kind;
+        rt.item.epoch = it->epoch;
         rt.item.body = it->body;
         std::string f;
         wire::EncodeRetrans({}, rt, &f);
@@ -2717,6 +3006,25 @@ void Mesh::Impl::TryCompleteInstall() {
       if (!m.items[o - m.first_oseq].known) ++n_unknown;
     }
   }
+  // Fast items (docs/mesh.md §3.2) go by the same rules as in regular
+  // delivery: after their origin's earlier items, and those of an epoch
+  // before the membership item that ends it, which in the regular part
+  // needs every member's mark (a member moving on with us needs none: we
+  // hold its whole stream); where that cannot be kept the regular part
+  // ends. After the signal they keep their origin's order, and their epoch
+  // as far as the set holds it.
+  deliver_budget_ = SIZE_MAX;
+  std::vector<bool> in_set(members_.size());
+  for (size_t i = 0; i < members_.size(); ++i) {
+    in_set[i] = std::binary_search(p.moving_together.begin(),
+                                   p.moving_together.end(), members_[i].name);
+  }
+  auto pump_all = [&](bool check_epoch) {
+    const size_t n = PumpAll(p.cut, check_epoch, /*hold_bodiless=*/false);
+    (signalled ? n_after : n_regular) += n;
+  };
+  pump_all(true);
+  if (!running_) return;
   for (auto it = undelivered_.begin(); it != undelivered_.end();) {
     auto [ts, idx, oseq] = *it;
     if (oseq > p.cut[idx]) {  // beyond the cut: nobody delivers it
@@ -2724,11 +3032,35 @@ void Mesh::Impl::TryCompleteInstall() {
       continue;
     }
     StoredItem* s = members_[idx].Find(oseq);
-    if (!signalled &&
-        (ts > p.regular_bound ||
-         (s->service == wire::Service::kSafe && ts > p.safe_threshold))) {
-      signalled = true;
-      listener_->OnTransitional(old_conf, p.moving_together);
+    const bool membership = (s->flags & wire::kItemMembership) != 0;
+    if (!signalled) {
+      bool stop = ts > p.regular_bound ||
+                  (s->service == wire::Service::kSafe && ts > p.safe_threshold);
+      if (!stop) {
+        n_regular += PumpOrigin(idx, oseq - 1, /*check_epoch=*/true, false);
+        stop = members_[idx].next < oseq;
+      }
+      if (!stop && membership) {
+        // As in Deliver (MembershipBarrierDone): the fast items of this
+        // epoch that became deliverable (their origin's agreed item before
+        // them was delivered above) come first; a server of the set that
+        // delivered the membership item before freezing delivered them.
+        pump_all(true);
+        if (!running_) return;
+        stop = !FlushBarrierDone(p.cut, in_set);
+      }
+      if (!running_) return;
+      if (stop) {
+        pump_all(true);  // this epoch's fast items that we hold
+        if (!running_) return;
+        signalled = true;
+        listener_->OnTransitional(old_conf, p.moving_together);
+        if (!running_) return;
+      }
+    }
+    if (signalled) {
+      if (membership) pump_all(true);
+      n_after += PumpOrigin(idx, oseq - 1, /*check_epoch=*/false, false);
       if (!running_) return;
     }
     // After the signal every item up to the cut, whatever its origin (the
@@ -2739,14 +3071,27 @@ void Mesh::Impl::TryCompleteInstall() {
     it = undelivered_.erase(it);
     if (!s->has_body()) ++n_bodiless;
     ++(signalled ? n_after : n_regular);
-    if (signalled &&
-        !std::binary_search(p.moving_together.begin(), p.moving_together.end(),
-                            members_[idx].name)) {
-      ++n_departed;
-    }
+    if (signalled && !in_set[idx]) ++n_departed;
     DeliverOne(idx, oseq, *s);
     if (!running_) return;
+    if (membership) pump_all(true);
+    if (!running_) return;
   }
+  if (!signalled) pump_all(true);
+  if (!running_) return;
+  // The rest of the fast items up to the cut, after the signal below.
+  const bool fast_left =
+      std::any_of(members_.begin(), members_.end(), [&](const ConfMember& m) {
+        const int i = static_cast<int>(&m - members_.data());
+        return FastPending(i, p.cut[i]);
+      });
+  if (fast_left && !signalled) {
+    signalled = true;
+    listener_->OnTransitional(old_conf, p.moving_together);
+    if (!running_) return;
+  }
+  pump_all(false);
+  if (!running_) return;
   MSGC_LOG_INFO(
       "mesh {}: flushed {:x}: {} items in the regular configuration, {} after "
       "the transitional signal ({} without a body passed, {} from members "
@@ -2789,6 +3134,9 @@ void Mesh::Impl::TryCompleteInstall() {
   state_ = State::kOperational;
   undelivered_.clear();
   last_delivered_ = {0, -1};
+  epoch_ = 0;
+  own_mark_ = 0;
+  last_own_slow_ = 0;
   safe_high_ = 0;
   announced_ts_ = 0;
   announced_stable_ = 0;
@@ -2899,6 +3247,7 @@ void Mesh::Impl::OnGatherReq(Link& l, const wire::Frame& frame) {
         gi.item.oseq = o;
         gi.item.service = it.service;
         gi.item.kind = it.kind;
+        gi.item.epoch = it.epoch;
         gi.item.body = it.body;
         std::string f;
         wire::EncodeGatherItem({}, gi, &f);
@@ -2978,6 +3327,7 @@ std::vector<LinkInfo> Mesh::Impl::Links() const {
     i.queued = l->active ? l->active->queued_frames() : 0;
     i.bodies_sent = l->bodies_sent;
     i.bodies_skipped = l->bodies_skipped;
+    i.clocks_sent = l->clocks_sent;
     i.last_rx = l->last_rx;
     i.remote = l->active ? l->active->remote() : "";
     out.push_back(std::move(i));
@@ -3043,5 +3393,6 @@ void Mesh::TestBlockPeer(std::string_view peer, bool blocked) {
   impl_->BlockPeer(peer, blocked);
 }
 void Mesh::TestCloseLink(std::string_view peer) { impl_->CloseLink(peer); }
+void Mesh::TestHoldClocks(bool hold) { impl_->HoldClocks(hold); }
 
 }  // namespace msgc::mesh

@@ -71,6 +71,10 @@ inline constexpr uint64_t kStableNewsStep = 256;
 // kernel's net.core.wmem_max may clamp it lower). Memory is used only while
 // the link is backed up.
 inline constexpr int kMaxLinkSendBuffer = 64 << 20;
+// CLOCK news that nothing in the agreed order waits for (the clock rising
+// with fast-path fifo items, stability for garbage collection, numbers of
+// skipped fifo items) is sent within this, not every loop turn.
+inline constexpr std::chrono::milliseconds kClockPace{1};
 // Acks are sent at once after this many unacknowledged frames.
 inline constexpr uint64_t kAckEvery = 256;
 // Resolution of the reachability (idle) check.
@@ -88,6 +92,11 @@ inline constexpr uint8_t kSubmitRouted = 0x01;
 // ordered after this item, and the origin delivers nothing of theirs beyond
 // it until they have (docs/mesh.md §3.1).
 inline constexpr uint8_t kSubmitInterest = 0x02;
+// A membership item (msgcd: a client's connect, join, leave or
+// disconnect). It stays in the agreed order and ends a membership epoch:
+// fifo items are delivered in the epoch their origin stamped them in
+// (docs/mesh.md §3.2).
+inline constexpr uint8_t kSubmitMembership = 0x04;
 // Servers per configuration up to which routing is used; beyond it every
 // body goes to every server (the routing state is a 64-bit mask).
 inline constexpr size_t kMaxRoutedMembers = 64;
@@ -185,6 +194,7 @@ struct LinkInfo {
   size_t queued = 0;            // messages in the connection's output queue
   uint64_t bodies_sent = 0;     // routed item bodies sent to it
   uint64_t bodies_skipped = 0;  // routed items it did not need
+  uint64_t clocks_sent = 0;     // CLOCK frames sent to it
   std::chrono::steady_clock::time_point last_rx;
   std::string remote;  // "ip:port" of the live connection, or ""
 };
@@ -217,7 +227,10 @@ class Mesh {
   // than max_backlog submitted items wait (during a configuration change);
   // the caller back-pressures. The item is delivered to this server too, from
   // a handler of its own, never from inside Submit.
-  // `flags`: kSubmitRouted, kSubmitInterest.
+  // `flags`: kSubmitRouted, kSubmitInterest, kSubmitMembership. A `fifo`
+  // item is not in the agreed order: it is delivered after its origin's
+  // earlier items and in the same membership epoch everywhere
+  // (docs/mesh.md §3.2).
   bool Submit(wire::Service service, uint8_t kind, std::string body,
               uint8_t flags = 0);
 
@@ -245,6 +258,10 @@ class Mesh {
   void TestBlockPeer(std::string_view peer, bool blocked);
   // Closes the live TCP connection to `peer` at once (both redial).
   void TestCloseLink(std::string_view peer);
+  // Holds back this server's own CLOCK frames (its items, marks included,
+  // still go); released, the clock news goes out. For tests of what waits
+  // for the clock round.
+  void TestHoldClocks(bool hold);
 
   class Impl;
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -51,10 +52,15 @@ class Recorder : public MeshListener {
   void OnDeliver(const Item& item) override {
     std::string body(reinterpret_cast<const char*>(item.body.data()),
                      item.body.size());
-    std::lock_guard<std::mutex> g(mu_);
-    events_.push_back("D " + std::string(item.origin) + " " + body);
-    ++delivered_;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      events_.push_back("D " + std::string(item.origin) + " " + body);
+      ++delivered_;
+    }
+    if (on_deliver) on_deliver(body);
   }
+  // Called on the node's loop after each delivery (set it there, Run).
+  std::function<void(const std::string& body)> on_deliver;
   void OnTransitional(const Configuration& old_conf,
                       const std::vector<std::string>& moving) override {
     std::lock_guard<std::mutex> g(mu_);
@@ -843,6 +849,285 @@ TEST_F(MeshTest, RefusedPeerIsUnreachableAtOnce) {
            CountDeliveries(nodes_[1]->rec().Since(id)) == 10;
   }));
   EXPECT_EQ(nodes_[0]->rec().Since(id), nodes_[1]->rec().Since(id));
+}
+
+// Position of event `e` in `events` (npos if absent).
+size_t Pos(const std::vector<std::string>& events, const std::string& e) {
+  auto it = std::find(events.begin(), events.end(), e);
+  return it == events.end() ? std::string::npos
+                            : static_cast<size_t>(it - events.begin());
+}
+
+bool Has(Node& n, uint64_t conf_id, const std::string& e) {
+  return Pos(n.rec().Since(conf_id), e) != std::string::npos;
+}
+
+// The fifo fast path (docs/mesh.md §3.2): a fifo item is delivered on
+// receipt, without the clock round an agreed item waits for. With c's CLOCK
+// frames held back, a and b cannot deliver b's agreed item (they never hear
+// a stamp of c's at or above it), but a's fifo items reach all three. A
+// fifo item stamped behind an agreed item of its origin stays behind it
+// (per-sender order across services).
+TEST_F(MeshTest, FifoIsDeliveredBeforeTheClockRound) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  nodes_[2]->Run([](Mesh& m) { m.TestHoldClocks(true); });
+  nodes_[1]->Submit("b-0", wire::Service::kAgreed);
+  nodes_[0]->Submit("a-0", wire::Service::kFifo);
+  nodes_[0]->Submit("a-1", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (!Has(*n, id, "D a a-0") || !Has(*n, id, "D a a-1")) return false;
+    }
+    return true;
+  })) << "fifo items not delivered while c holds its clock";
+  std::this_thread::sleep_for(300ms);
+  for (int i : {0, 1}) {
+    EXPECT_FALSE(Has(*nodes_[i], id, "D b b-0"))
+        << nodes_[i]->name() << " delivered an agreed item without c's clock";
+  }
+  // Behind a's own undelivered agreed item, a's fifo item waits too.
+  nodes_[0]->Submit("a-2", wire::Service::kAgreed);
+  nodes_[0]->Submit("a-3", wire::Service::kFifo);
+  std::this_thread::sleep_for(300ms);
+  for (int i : {0, 1}) {
+    EXPECT_FALSE(Has(*nodes_[i], id, "D a a-2")) << nodes_[i]->name();
+    EXPECT_FALSE(Has(*nodes_[i], id, "D a a-3")) << nodes_[i]->name();
+  }
+  nodes_[2]->Run([](Mesh& m) { m.TestHoldClocks(false); });
+  // Then fifo, agreed, fifo again: each behind the one before.
+  nodes_[0]->Submit("a-4", wire::Service::kFifo);
+  nodes_[0]->Submit("a-5", wire::Service::kAgreed);
+  nodes_[0]->Submit("a-6", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (CountDeliveries(n->rec().Since(id)) < 8) return false;
+    }
+    return true;
+  }));
+  std::vector<std::string> agreed_order;
+  for (auto& n : nodes_) {
+    auto ev = n->rec().Since(id);
+    EXPECT_EQ(CountDeliveries(ev), 8u) << n->name();
+    EXPECT_EQ(CountDuplicates(ev), 0u) << n->name();
+    ExpectFifo(ev);  // a-0 .. a-6 in order, across services
+    std::vector<std::string> agreed;
+    for (const auto& e : ev) {
+      if (e == "D b b-0" || e == "D a a-2" || e == "D a a-5") {
+        agreed.push_back(e);
+      }
+    }
+    if (agreed_order.empty()) agreed_order = agreed;
+    EXPECT_EQ(agreed, agreed_order) << n->name();
+  }
+}
+
+// A membership item is never overtaken: a fifo item is delivered in the
+// membership epoch its origin stamped it in, at every member. With c
+// stalled nobody can deliver b's membership item (it waits for c's mark),
+// so a's fifo item f1, stamped meanwhile, is delivered before it at a and
+// b at once, and at c too; a's f2, stamped when a delivered the membership
+// item, comes after it everywhere.
+TEST_F(MeshTest, MembershipItemIsNeverOvertaken) {
+  base_.link.idle_timeout = 5000ms;  // the stall must not look like a loss
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  Node& a = *nodes_[0];
+  a.Run([&a](Mesh& m) {
+    Mesh* mp = &m;
+    a.rec().on_deliver = [mp](const std::string& body) {
+      if (body == "m-b") mp->Submit(wire::Service::kFifo, 1, "a-f2");
+    };
+  });
+  nodes_[2]->Stall(1000ms);
+  nodes_[1]->Submit("m-b", wire::Service::kAgreed, kSubmitMembership);
+  // m-b reaches a meanwhile; nobody can deliver it while c is stalled and
+  // owes its mark.
+  std::this_thread::sleep_for(100ms);
+  nodes_[0]->Submit("a-f1", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor(
+      [&] { return Has(a, id, "D a a-f1") && Has(*nodes_[1], id, "D a a-f1"); },
+      700ms))
+      << "a fifo item waited for a membership item it precedes";
+  EXPECT_FALSE(Has(a, id, "D b m-b"));
+  EXPECT_FALSE(Has(*nodes_[1], id, "D b m-b"));
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (!Has(*n, id, "D a a-f2")) return false;
+    }
+    return true;
+  }));
+  for (auto& n : nodes_) {
+    auto ev = n->rec().Since(id);
+    const size_t f1 = Pos(ev, "D a a-f1");
+    const size_t m = Pos(ev, "D b m-b");
+    const size_t f2 = Pos(ev, "D a a-f2");
+    ASSERT_NE(f1, std::string::npos) << n->name();
+    ASSERT_NE(m, std::string::npos) << n->name();
+    EXPECT_LT(f1, m) << n->name() << ": a-f1 after the membership item";
+    EXPECT_LT(m, f2) << n->name() << ": a-f2 before the membership item";
+    EXPECT_EQ(CountDeliveries(ev), 3u) << n->name();
+  }
+  a.Run([&a](Mesh&) { a.rec().on_deliver = nullptr; });
+}
+
+// Every server submits fifo, agreed and membership items at once (one node
+// stalls now and then): every fifo item is delivered in the same
+// membership epoch (between the same two membership items) at every
+// server, membership and agreed items in one order, and each origin's
+// items in submission order across services.
+TEST_F(MeshTest, FifoItemsKeepTheirMembershipEpochEverywhere) {
+  base_.link.idle_timeout = 5000ms;
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  std::set<std::string> membership, agreed;
+  std::map<std::string, int> seq;
+  size_t total = 0;
+  for (int r = 0; r < 60; ++r) {
+    for (auto& n : nodes_) {
+      for (int k = 0; k < 3; ++k) {
+        const std::string body =
+            n->name() + "-" + std::to_string(seq[n->name()]++);
+        const int pick = (r * 7 + k * 3 + n->name()[0]) % 11;
+        if (pick == 0) {
+          n->Submit(body, wire::Service::kAgreed, kSubmitMembership);
+          membership.insert("D " + n->name() + " " + body);
+        } else if (pick == 5) {
+          n->Submit(body, wire::Service::kAgreed);
+          agreed.insert("D " + n->name() + " " + body);
+        } else {
+          n->Submit(body, wire::Service::kFifo);
+        }
+        ++total;
+      }
+    }
+    if (r % 10 == 4) nodes_[r % 3]->Stall(40ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(r % 4));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (CountDeliveries(n->rec().Since(id)) < total) return false;
+    }
+    return true;
+  }));
+  std::map<std::string, int> epoch_of;  // fifo item -> epoch at node a
+  std::vector<std::string> ordered0;
+  for (auto& n : nodes_) {
+    auto ev = n->rec().Since(id);
+    EXPECT_EQ(CountDeliveries(ev), total) << n->name();
+    EXPECT_EQ(CountDuplicates(ev), 0u) << n->name();
+    ExpectFifo(ev);
+    int epoch = 0;
+    std::vector<std::string> ordered;
+    for (const auto& e : ev) {
+      if (e.rfind("D ", 0) != 0) continue;
+      if (membership.count(e)) {
+        ++epoch;
+        ordered.push_back(e);
+        continue;
+      }
+      if (agreed.count(e)) {
+        ordered.push_back(e);
+        continue;
+      }
+      auto [it, fresh] = epoch_of.emplace(e, epoch);
+      if (!fresh) {
+        EXPECT_EQ(it->second, epoch)
+            << n->name() << ": " << e << " delivered in another epoch";
+      }
+    }
+    EXPECT_EQ(epoch, static_cast<int>(membership.size())) << n->name();
+    if (ordered0.empty()) ordered0 = ordered;
+    EXPECT_EQ(ordered, ordered0) << n->name();
+  }
+}
+
+// The flush (docs/mesh.md §3.2): a membership item whose departed member's
+// mark is not within the cut is not delivered in the regular part. c
+// stalls (it never sees b's membership item, so it never marks it) and is
+// killed; a's fifo item stamped while the membership item waits is
+// delivered at once. a and b then deliver, alike: c's and a's fast items
+// of the ending epoch, the transitional signal, the membership item.
+TEST_F(MeshTest, FlushPutsAMembershipItemWithoutADepartedMarkAfterTheSignal) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  nodes_[2]->Submit("c-f", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor([&] {
+    return Has(*nodes_[0], id, "D c c-f") && Has(*nodes_[1], id, "D c c-f");
+  }));
+  nodes_[2]->Stall(600ms);
+  nodes_[1]->Submit("m-b", wire::Service::kAgreed, kSubmitMembership);
+  std::this_thread::sleep_for(50ms);
+  nodes_[0]->Submit("a-f", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Has(*nodes_[0], id, "D a a-f") && Has(*nodes_[1], id, "D a a-f");
+      },
+      500ms))
+      << "a fifo item waited for a membership item it precedes";
+  nodes_[2]->Kill();  // after its stall: it never handles m-b
+  ASSERT_TRUE(WaitTogether({0, 1}, "a,b"));
+  const std::vector<std::string> want = {
+      fmt::format("C {:x} a,b,c", id), "D c c-f", "D a a-f",
+      fmt::format("T {:x} a,b", id), "D b m-b"};
+  for (int i : {0, 1}) {
+    auto ev = nodes_[i]->rec().Since(id);
+    ASSERT_GE(ev.size(), want.size()) << Members(ev);
+    ev.resize(want.size());
+    EXPECT_EQ(ev, want) << nodes_[i]->name();
+  }
+}
+
+// CLOCK news only the fast path made is paced (kClockPace, docs/mesh.md
+// §3): while a streams fifo items, b and c (whose clocks rise with every
+// item) send each other about one CLOCK per kClockPace, not one per loop
+// turn; an agreed item still gets its clock round at once.
+TEST_F(MeshTest, FastPathClockNewsIsPaced) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  auto clocks_to = [&](int from, const std::string& peer) {
+    uint64_t n = 0;
+    nodes_[from]->Run([&](Mesh& m) {
+      for (const LinkInfo& l : m.links()) {
+        if (l.peer == peer) n = l.clocks_sent;
+      }
+    });
+    return n;
+  };
+  const uint64_t before = clocks_to(1, "c");
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int kItems = 2000;
+  for (int i = 0; i < kItems; ++i) {
+    nodes_[0]->Submit("a-" + std::to_string(i), wire::Service::kFifo);
+    // Spread over many loop turns of b.
+    if (i % 20 == 19) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return CountDeliveries(nodes_[1]->rec().Since(id)) == kItems &&
+           CountDeliveries(nodes_[2]->rec().Since(id)) == kItems;
+  }));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  const uint64_t sent = clocks_to(1, "c") - before;
+  // One per kClockPace at most, plus a few for the start and the end.
+  EXPECT_LE(sent, static_cast<uint64_t>(ms / kClockPace.count() + 10))
+      << "b sent " << sent << " CLOCKs to c in " << ms << " ms";
+  // Agreed items are not paced: each needs b's and c's stamps at once.
+  const auto t0 = std::chrono::steady_clock::now();
+  nodes_[0]->Submit("a-agreed", wire::Service::kAgreed);
+  ASSERT_TRUE(WaitFor([&] {
+    for (auto& n : nodes_) {
+      if (!Has(*n, id, "D a a-agreed")) return false;
+    }
+    return true;
+  }));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
 }
 
 }  // namespace

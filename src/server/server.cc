@@ -669,11 +669,10 @@ void Server::HandleSend(Session& s, const wire::Frame& frame) {
       &body);
   wire::EncodeDeliver(send.service, send.flags, s.private_name, send.groups,
                       send.data, &body);
-  // `fifo` is ordered like `agreed` (docs/mesh.md §1); `safe` waits for
-  // stability.
-  const wire::Service service = send.service == wire::Service::kSafe
-                                    ? wire::Service::kSafe
-                                    : wire::Service::kAgreed;
+  // `fifo` takes the mesh's fast path (delivered on receipt, in the
+  // membership epoch it was sent in; docs/mesh.md §3.2), `agreed` the
+  // agreed order, `safe` waits for stability too.
+  const wire::Service service = send.service;
   if (!SubmitItem(ItemKind::kMessage, std::move(body), service, s.id)) {
     // Never drop silently: the client learns why and reconnects later.
     MSGC_LOG_WARN("{}: closing: server submit backlog over {} items",
@@ -758,9 +757,13 @@ bool Server::SubmitItem(ItemKind kind, std::string&& body,
   const uint8_t k = static_cast<uint8_t>(kind);
   // Messages go only to the servers with recipients; a join may make its
   // server a recipient of messages ordered after it (docs/mesh.md §3.1).
+  // Connects, joins, leaves and disconnects change the views: they end a
+  // membership epoch of the mesh, which delivers every fifo message in the
+  // epoch it was sent in.
   const uint8_t flags = kind == ItemKind::kMessage ? mesh::kSubmitRouted
-                        : kind == ItemKind::kJoin  ? mesh::kSubmitInterest
-                                                   : 0;
+                        : kind == ItemKind::kJoin
+                            ? (mesh::kSubmitInterest | mesh::kSubmitMembership)
+                            : mesh::kSubmitMembership;
   // While the mesh changes configuration the items wait here, not in the
   // mesh's own queue: here a failed session's messages can still be taken
   // back (DiscardPendingMessages).

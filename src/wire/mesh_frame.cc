@@ -91,6 +91,7 @@ void PutItemFields(std::string* out, const Item& m) {
   PutU32(out, m.oseq);
   PutU8(out, static_cast<uint8_t>(m.service));
   PutU8(out, m.kind);
+  PutU32(out, m.epoch);
   PutBlob32(out, m.body);
 }
 
@@ -98,7 +99,7 @@ bool GetItemFields(BodyReader* r, Item* m) {
   return r->U8("flags", &m->flags) && r->U64("conf_id", &m->conf_id) &&
          r->U64("ts", &m->ts) && r->U32("oseq", &m->oseq) &&
          ReadService(r, "service", &m->service) && r->U8("kind", &m->kind) &&
-         r->Blob32("body", 0xffffffffu, &m->body);
+         r->U32("epoch", &m->epoch) && r->Blob32("body", 0xffffffffu, &m->body);
 }
 
 }  // namespace
@@ -304,6 +305,7 @@ ItemRecordHead EncodeItemRecordHead(const Item& m) {
   p = StoreU32(p, m.oseq);
   p = StoreU8(p, static_cast<uint8_t>(m.service));
   p = StoreU8(p, m.kind);
+  p = StoreU32(p, m.epoch);
   p = StoreU32(p, static_cast<uint32_t>(m.body.size()));
   assert(p == h.bytes + kItemRecordHeadSize);
   return h;
@@ -528,15 +530,16 @@ Status DecodeItems(const Frame& f, std::vector<Item>* out) {
   out->clear();
   uint64_t conf_id = 0;
   size_t n = 0;
-  // A record is at least 19 bytes (an empty body).
+  // A record is at least kItemRecordHeadSize bytes (an empty body).
   if (r.U64("conf_id", &conf_id) && r.Count16("items", kMaxItemsPerFrame, &n) &&
-      r.Fits("items", n, 19)) {
+      r.Fits("items", n, kItemRecordHeadSize)) {
     out->resize(n);
     for (Item& m : *out) {
       m.conf_id = conf_id;
       if (!r.U8("flags", &m.flags) || !r.U64("ts", &m.ts) ||
           !r.U32("oseq", &m.oseq) || !ReadService(&r, "service", &m.service) ||
-          !r.U8("kind", &m.kind) || !r.Blob32("body", 0xffffffffu, &m.body)) {
+          !r.U8("kind", &m.kind) || !r.U32("epoch", &m.epoch) ||
+          !r.Blob32("body", 0xffffffffu, &m.body)) {
         break;
       }
     }

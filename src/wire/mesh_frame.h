@@ -72,6 +72,16 @@ inline constexpr uint8_t kItemInterest = 0x02;  // may make its origin need
 inline constexpr uint8_t kItemRouted = 0x04;    // body only where needed
 inline constexpr uint8_t kItemSkipped = 0x08;   // RETRANS only: the forwarder
                                                 // knows no more than the oseq
+// A membership item (a client's connect, join, leave or disconnect): it
+// ends a membership epoch of the configuration (docs/mesh.md §3.2).
+inline constexpr uint8_t kItemMembership = 0x10;
+// The fifo fast path (docs/mesh.md §3.2): delivered on receipt, after the
+// origin's earlier items, in membership epoch `epoch`; not in the agreed
+// order.
+inline constexpr uint8_t kItemFast = 0x20;
+// With kItemFast: no body, never delivered; the origin's last fast item of
+// epoch `epoch - 1` precedes it (it reached membership item `epoch`).
+inline constexpr uint8_t kItemMark = 0x40;
 
 bool IsKnownMeshFrameType(uint8_t type);
 std::string_view MeshFrameTypeName(uint8_t type);
@@ -119,6 +129,10 @@ struct Item {
   uint32_t oseq = 0;  // origin's item number in this configuration, from 1
   Service service = Service::kAgreed;
   uint8_t kind = 0;
+  // kItemFast: the membership epoch (membership items its origin had
+  // delivered in conf_id) it is delivered in; kItemMark: the membership
+  // item it announces. 0 otherwise.
+  uint32_t epoch = 0;
   std::string_view body;
 };
 
@@ -232,7 +246,7 @@ void AppendItem(std::string* out, size_t start, const Item& m);
 // several links: the record's fixed part (every field but conf_id, up to
 // the body's length) is encoded once, and each AppendItemRecord is then one
 // growth of `out` and two copies. Byte for byte what AppendItem writes.
-inline constexpr size_t kItemRecordHeadSize = 19;
+inline constexpr size_t kItemRecordHeadSize = 23;
 struct ItemRecordHead {
   char bytes[kItemRecordHeadSize];
 };

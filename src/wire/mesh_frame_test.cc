@@ -111,6 +111,7 @@ TEST(MeshFrameTest, ItemRoundTrip) {
   m.oseq = 17;
   m.service = Service::kSafe;
   m.kind = 5;
+  m.epoch = 0x01020304;
   m.body = std::string_view("hello\0world", 11);
   EncodeItem({3, 4}, m, &bytes);
   ForEverySplit(bytes, [&](const Frame& f) {
@@ -127,6 +128,7 @@ TEST(MeshFrameTest, ItemRoundTrip) {
     EXPECT_EQ(d.oseq, 17u);
     EXPECT_EQ(d.service, Service::kSafe);
     EXPECT_EQ(d.kind, 5);
+    EXPECT_EQ(d.epoch, 0x01020304u);
     EXPECT_EQ(d.body, m.body);
   });
   ExpectStrict(bytes, [](const Frame& f) {
@@ -285,6 +287,8 @@ TEST(MeshFrameTest, ItemsRoundTrip) {
     m.oseq = k;
     m.service = k == 2 ? Service::kSafe : Service::kAgreed;
     m.kind = 5;
+    if (k == 2) m.flags |= kItemFast;
+    m.epoch = k == 2 ? 9 : 0;
     m.body = k == 3 ? "" : "body";
     AppendItem(&bytes, start, m);
   }
@@ -300,6 +304,7 @@ TEST(MeshFrameTest, ItemsRoundTrip) {
       EXPECT_EQ(d[k - 1].ts, 100 + k);
       EXPECT_EQ(d[k - 1].oseq, k);
       EXPECT_EQ(d[k - 1].body, k == 3 ? "" : "body");
+      EXPECT_EQ(d[k - 1].epoch, k == 2 ? 9u : 0u);
     }
     EXPECT_EQ(d[1].service, Service::kSafe);
   });
@@ -319,6 +324,7 @@ TEST(MeshFrameTest, ItemsBytesAreTheDocumentedLayout) {
   m.oseq = 0x0a0b0c0d;
   m.service = Service::kSafe;
   m.kind = 0x21;
+  m.epoch = 0x41424344;
   m.body = "xyz";
   std::string bytes;
   const size_t start = BeginItems(&bytes, 0x1112131415161718);
@@ -329,10 +335,10 @@ TEST(MeshFrameTest, ItemsBytesAreTheDocumentedLayout) {
   PatchLinkPrefix(&bytes, {0x31, 0x32});
   const std::string record = std::string(
       "\x05\x08\x07\x06\x05\x04\x03\x02\x01"
-      "\x0d\x0c\x0b\x0a\x02\x21\x03\x00\x00\x00xyz",
-      22);
+      "\x0d\x0c\x0b\x0a\x02\x21\x44\x43\x42\x41\x03\x00\x00\x00xyz",
+      26);
   const std::string want =
-      std::string("\x46\x00\x00\x00\x4e\x00\x00\x00", 8) +
+      std::string("\x4e\x00\x00\x00\x4e\x00\x00\x00", 8) +
       std::string("\x31\x00\x00\x00\x00\x00\x00\x00", 8) +
       std::string("\x32\x00\x00\x00\x00\x00\x00\x00", 8) +
       std::string("\x18\x17\x16\x15\x14\x13\x12\x11\x02\x00", 10) + record +
