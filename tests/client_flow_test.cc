@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "msgc/client.h"
@@ -48,53 +49,78 @@ std::unique_ptr<Client> Open(uint16_t port, const std::string& name,
   }
 }
 
-TEST(ClientFlowTest, Fifo100kMessagesThroughASmallQueue) {
-  // The protocol has no end-to-end flow control: msgcd drops a receiver
-  // whose output queue passes max_backlog frames. The sender's bounded queue
-  // is what is under test here, so the server is given room for the burst.
-  auto d =
-      test::StartMsgcd("msgc_server { port = @PORT@ max_backlog = 1000000 }");
-  ASSERT_NE(d, nullptr);
-  auto r = Open(d->port(), "r");
-  ClientOptions so;
-  so.max_backlog = 256;  // the sender blocks often
-  auto s = Open(d->port(), "s", so);
-  ASSERT_TRUE(r && s);
-  Event ev;
-  ASSERT_TRUE(r->Join("g", "").ok());
-  ASSERT_TRUE(Next(r.get(), Event::Type::kMembership, &ev));
+// A server with room for bursts (the protocol has no end-to-end flow
+// control: msgcd drops a receiver whose output queue passes max_backlog
+// frames; the sender's side is what these tests are about), a receiver "r"
+// that joined group "g" and a sender "s" with options `so`.
+struct SenderAndReceiver {
+  explicit SenderAndReceiver(const ClientOptions& so) {
+    d = test::StartMsgcd("msgc_server { port = @PORT@ max_backlog = 1000000 }");
+    if (d == nullptr) return;
+    r = Open(d->port(), "r");
+    s = Open(d->port(), "s", so);
+    Event ev;
+    joined = r && s && r->Join("g", "").ok() &&
+             Next(r.get(), Event::Type::kMembership, &ev);
+  }
+  bool ok() const { return joined; }
+  std::unique_ptr<test::Msgcd> d;
+  std::unique_ptr<Client> r, s;
+  bool joined = false;
+};
 
-  constexpr int kCount = 100000;
+// Multicasts `count` messages body(0), body(1), ... from `s` to group "g"
+// on a thread of its own (calling pace(i) after each), receives them at
+// `r`, and checks that each arrives whole, in order, once, from `sender`,
+// and nothing more.
+void ExpectAllInOrder(Client* s, Client* r, const std::string& sender,
+                      int count, const std::function<std::string(int)>& body,
+                      const std::function<void(int)>& pace) {
   std::atomic<int> send_failures{0};
-  std::thread sender([&] {
-    for (int i = 0; i < kCount; ++i) {
-      if (!s->Multicast("g", std::to_string(i)).ok()) ++send_failures;
+  std::thread sending([&] {
+    for (int i = 0; i < count; ++i) {
+      if (!s->Multicast("g", body(i)).ok()) ++send_failures;
+      pace(i);
     }
     if (!s->Flush(milliseconds(30000)).ok()) ++send_failures;
   });
+  Event ev;
   int next = 0;
   std::string failure;
-  while (next < kCount && failure.empty()) {
+  while (next < count && failure.empty()) {
     Result res = r->Receive(&ev, milliseconds(10000));
     if (!res.ok()) {
       failure = res.ToString();
     } else if (ev.type != Event::Type::kMessage) {
       failure = "event type " + std::to_string(static_cast<int>(ev.type)) +
                 " " + ev.connection.reason.ToString();
-    } else if (ev.message.data != std::to_string(next)) {
-      failure = "out of order: got " + ev.message.data;
-    } else if (ev.message.sender != d->PrivateName("s")) {
+    } else if (ev.message.data != body(next)) {
+      failure = "message " + std::to_string(next) + " differs: got " +
+                ev.message.data.substr(0, 16) + "... (" +
+                std::to_string(ev.message.data.size()) + " bytes)";
+    } else if (ev.message.sender != sender) {
       failure = "sender " + ev.message.sender;
     } else {
       ++next;
     }
   }
   if (!failure.empty()) s->Close();  // unblocks the sender
-  sender.join();
+  sending.join();
   EXPECT_EQ(failure, "") << "after " << next << " messages";
-  EXPECT_EQ(next, kCount);
+  EXPECT_EQ(next, count);
   EXPECT_EQ(send_failures.load(), 0);
   EXPECT_EQ(r->Receive(&ev, milliseconds(100)).code(), Result::Code::kTimedOut);
+}
+
+// The sender's bounded queue: back-pressure, no loss.
+TEST(ClientFlowTest, Fifo100kMessagesThroughASmallQueue) {
+  ClientOptions so;
+  so.max_backlog = 256;  // the sender blocks often
+  SenderAndReceiver t(so);
+  ASSERT_TRUE(t.ok());
+  ExpectAllInOrder(
+      t.s.get(), t.r.get(), t.d->PrivateName("s"), 100000,
+      [](int i) { return std::to_string(i); }, [](int) {});
 }
 
 // A send after a pause is written from the sending thread, sends in quick
@@ -105,58 +131,25 @@ TEST(ClientFlowTest, Fifo100kMessagesThroughASmallQueue) {
 // (Smaller buffers are slow on loopback for any writer: a 64 KiB segment
 // fills them and each waits for a delayed ACK.)
 TEST(ClientFlowTest, PacedSendsAndBurstsArriveWholeAndInOrder) {
-  auto d =
-      test::StartMsgcd("msgc_server { port = @PORT@ max_backlog = 1000000 }");
-  ASSERT_NE(d, nullptr);
-  auto r = Open(d->port(), "r");
   ClientOptions so;
   so.tcpbuf_size = 65536;  // the kernel doubles it
-  auto s = Open(d->port(), "s", so);
-  ASSERT_TRUE(r && s);
-  Event ev;
-  ASSERT_TRUE(r->Join("g", "").ok());
-  ASSERT_TRUE(Next(r.get(), Event::Type::kMembership, &ev));
-
-  constexpr int kCount = 3000;
-  auto body = [](int i) {
-    std::string b = std::to_string(i) + ":";
-    b.append(static_cast<size_t>(i) * 7919 % 15000,
-             static_cast<char>('a' + i % 26));
-    return b;
-  };
-  std::atomic<int> send_failures{0};
-  std::thread sender([&] {
-    for (int i = 0; i < kCount; ++i) {
-      if (!s->Multicast("g", body(i)).ok()) ++send_failures;
-      // Runs of 20 paced sends (each after a pause: direct writes), then
-      // runs of 20 back to back (queued).
-      if (i / 20 % 2 == 0)
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-    if (!s->Flush(milliseconds(30000)).ok()) ++send_failures;
-  });
-  int next = 0;
-  std::string failure;
-  while (next < kCount && failure.empty()) {
-    Result res = r->Receive(&ev, milliseconds(10000));
-    if (!res.ok()) {
-      failure = res.ToString();
-    } else if (ev.type != Event::Type::kMessage) {
-      failure = "event type " + std::to_string(static_cast<int>(ev.type));
-    } else if (ev.message.data != body(next)) {
-      failure = "message " + std::to_string(next) + " differs: got " +
-                ev.message.data.substr(0, 16) + "... (" +
-                std::to_string(ev.message.data.size()) + " bytes)";
-    } else {
-      ++next;
-    }
-  }
-  if (!failure.empty()) s->Close();  // unblocks the sender
-  sender.join();
-  EXPECT_EQ(failure, "") << "after " << next << " messages";
-  EXPECT_EQ(next, kCount);
-  EXPECT_EQ(send_failures.load(), 0);
-  EXPECT_EQ(r->Receive(&ev, milliseconds(100)).code(), Result::Code::kTimedOut);
+  SenderAndReceiver t(so);
+  ASSERT_TRUE(t.ok());
+  ExpectAllInOrder(
+      t.s.get(), t.r.get(), t.d->PrivateName("s"), 3000,
+      [](int i) {
+        std::string b = std::to_string(i) + ":";
+        b.append(static_cast<size_t>(i) * 7919 % 15000,
+                 static_cast<char>('a' + i % 26));
+        return b;
+      },
+      [](int i) {
+        // Runs of 20 paced sends (each after a pause: direct writes), then
+        // runs of 20 back to back (queued).
+        if (i / 20 % 2 == 0) {
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+      });
 }
 
 // Accepts one client, answers its HELLO with a WELCOME and then neither
