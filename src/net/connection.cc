@@ -200,27 +200,24 @@ int Connection::GrowSendBufferIfLimited(int max_bytes) {
   int current = 0;
   socklen_t len = sizeof(current);
   if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &len) != 0) return 0;
-  const int64_t ceiling = 2 * ReadWmemMax();
-  const int want =
-      SendBufferToGrowTo(last, now, current, ceiling, max_bytes,
+  const int grow =
+      SendBufferToGrowTo(last, now, current, INT64_MAX, max_bytes,
                          static_cast<uint32_t>(kGrowSendBufferMinRtt.count()));
-  if (want == 0) {
-    if (ceiling <= current &&
-        SendBufferToGrowTo(
-            last, now, current, INT64_MAX, max_bytes,
-            static_cast<uint32_t>(kGrowSendBufferMinRtt.count())) != 0) {
-      // Limited, and the kernel's clamp for an explicit size is below what
-      // autotuning reached: setting it would shrink the buffer. Said once.
-      sndbuf_at_limit_ = true;
-      MSGC_LOG_INFO(
-          "{}: the send buffer ({} bytes) limits the link at a {:.1f} ms "
-          "round trip and net.core.wmem_max does not let it grow "
-          "(docs/operations.md, \"tcpbuf_size and the distance between "
-          "servers\")",
-          remote_, current, now.rtt_us / 1000.0);
-    }
+  if (grow == 0) return 0;
+  // Limited: the kernel clamps an explicit size to net.core.wmem_max (then
+  // doubles it). Below what autotuning reached, setting it would shrink
+  // the buffer: then it is left alone, and that is said once.
+  const int64_t ceiling = 2 * ReadWmemMax();
+  if (ceiling <= current) {
+    sndbuf_at_limit_ = true;
+    MSGC_LOG_INFO(
+        "{}: the send buffer ({} bytes) limits the link at a {:.1f} ms round "
+        "trip and net.core.wmem_max does not let it grow (docs/operations.md, "
+        "\"tcpbuf_size and the distance between servers\")",
+        remote_, current, now.rtt_us / 1000.0);
     return 0;
   }
+  const int want = static_cast<int>(std::min<int64_t>(grow, ceiling));
   // setsockopt takes half of what the kernel will use.
   const int set = want / 2;
   int got = 0;
