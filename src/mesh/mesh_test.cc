@@ -862,6 +862,17 @@ bool Has(Node& n, uint64_t conf_id, const std::string& e) {
   return Pos(n.rec().Since(conf_id), e) != std::string::npos;
 }
 
+// Whether every node recorded every event of `events` since `conf_id`.
+bool AllHave(const std::vector<std::unique_ptr<Node>>& nodes, uint64_t conf_id,
+             const std::vector<std::string>& events) {
+  for (const auto& n : nodes) {
+    for (const auto& e : events) {
+      if (!Has(*n, conf_id, e)) return false;
+    }
+  }
+  return true;
+}
+
 // The fifo fast path (docs/mesh.md §3.2): a fifo item is delivered on
 // receipt, without the clock round an agreed item waits for. With c's CLOCK
 // frames held back, a and b cannot deliver b's agreed item (they never hear
@@ -877,10 +888,7 @@ TEST_F(MeshTest, FifoIsDeliveredBeforeTheClockRound) {
   nodes_[0]->Submit("a-0", wire::Service::kFifo);
   nodes_[0]->Submit("a-1", wire::Service::kFifo);
   ASSERT_TRUE(WaitFor([&] {
-    for (auto& n : nodes_) {
-      if (!Has(*n, id, "D a a-0") || !Has(*n, id, "D a a-1")) return false;
-    }
-    return true;
+    return AllHave(nodes_, id, {"D a a-0", "D a a-1"});
   })) << "fifo items not delivered while c holds its clock";
   std::this_thread::sleep_for(300ms);
   for (int i : {0, 1}) {
@@ -953,12 +961,7 @@ TEST_F(MeshTest, MembershipItemIsNeverOvertaken) {
       << "a fifo item waited for a membership item it precedes";
   EXPECT_FALSE(Has(a, id, "D b m-b"));
   EXPECT_FALSE(Has(*nodes_[1], id, "D b m-b"));
-  ASSERT_TRUE(WaitFor([&] {
-    for (auto& n : nodes_) {
-      if (!Has(*n, id, "D a a-f2")) return false;
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitFor([&] { return AllHave(nodes_, id, {"D a a-f2"}); }));
   for (auto& n : nodes_) {
     auto ev = n->rec().Since(id);
     const size_t f1 = Pos(ev, "D a a-f1");
@@ -1121,12 +1124,7 @@ TEST_F(MeshTest, FastPathClockNewsIsPaced) {
   // Agreed items are not paced: each needs b's and c's stamps at once.
   const auto t0 = std::chrono::steady_clock::now();
   nodes_[0]->Submit("a-agreed", wire::Service::kAgreed);
-  ASSERT_TRUE(WaitFor([&] {
-    for (auto& n : nodes_) {
-      if (!Has(*n, id, "D a a-agreed")) return false;
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitFor([&] { return AllHave(nodes_, id, {"D a a-agreed"}); }));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
 }
 
