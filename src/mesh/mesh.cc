@@ -314,6 +314,7 @@ class Mesh::Impl : public net::ConnectionHandler,
     return std::clamp<size_t>(options_.link.max_backlog / 8, 1, kMaxBatchItems);
   }
   void ScheduleFlushBatches();
+  void PostFlushBatches();
   void Pump(Link& l);
   void MaybeReleaseChannel(Link& l);
   void CloseConns(Link& l, net::CloseReason reason, const std::string& why);
@@ -485,6 +486,11 @@ class Mesh::Impl : public net::ConnectionHandler,
   bool clock_posted_ = false;
   bool deliver_posted_ = false;
   bool batch_posted_ = false;
+  // Items appended to any link's batch, and that count when the posted
+  // flush last looked (ScheduleFlushBatches: a batch still growing waits).
+  uint64_t batched_items_ = 0;
+  uint64_t batched_at_check_ = 0;
+  std::chrono::steady_clock::time_point batch_since_;
   // False while submissions queued during a change are stamped, before the
   // listener learns of the new configuration (SelectBodies would answer
   // from the old one).
@@ -1432,6 +1438,7 @@ void Mesh::Impl::AppendBatch(Link& l, const wire::Item& item,
     ScheduleFlushBatches();
   }
   wire::AppendItemRecord(&l.batch, 0, head, item.body);
+  ++batched_items_;
 }
 
 void Mesh::Impl::FlushBatch(Link& l) {
@@ -1449,10 +1456,30 @@ void Mesh::Impl::FlushBatch(Link& l) {
 void Mesh::Impl::ScheduleFlushBatches() {
   if (batch_posted_) return;
   batch_posted_ = true;
+  batch_since_ = std::chrono::steady_clock::now();
+  PostFlushBatches();
+}
+
+void Mesh::Impl::PostFlushBatches() {
+  // Runs after the handlers already queued. A client's read is handled
+  // messages_per_iter frames per turn (the rest continues from a posted
+  // handler), so flushing after the first turn would send one small frame
+  // per link every messages_per_iter messages: a system call and a wake-up
+  // of the peer each, most of a busy server's system time. While the
+  // batches keep growing from one such turn to the next, the flush waits
+  // for the next; a turn that added nothing, a full batch (AppendBatch) or
+  // kMaxBatchWait sends them. A lone message thus waits one extra turn.
   std::weak_ptr<Impl> w = weak_from_this();
   asio::post(io_, [w] {
     auto self = w.lock();
     if (!self) return;
+    if (self->batched_items_ != self->batched_at_check_ &&
+        std::chrono::steady_clock::now() - self->batch_since_ <
+            kMaxBatchWait) {
+      self->batched_at_check_ = self->batched_items_;
+      self->PostFlushBatches();
+      return;
+    }
     self->batch_posted_ = false;
     for (auto& [name, l] : self->links_) {
       if (!l->batch.empty()) self->FlushBatch(*l);

@@ -58,6 +58,9 @@ inline constexpr std::chrono::milliseconds kAckDelay{10};
 inline constexpr size_t kMaxBatchBytes = 64 * 1024;
 // ... or once it holds this many items (or max_backlog / 8, if lower).
 inline constexpr size_t kMaxBatchItems = 256;
+// ... or once it waited this long for turns that kept adding items to it
+// (the flush waits while the batches grow; Mesh::Impl::PostFlushBatches).
+inline constexpr std::chrono::microseconds kMaxBatchWait{1000};
 // Items delivered per handler before the loop gets a turn (the connections
 // the deliveries went to can write meanwhile, instead of a burst of a whole
 // backlog landing in their queues within one turn).
