@@ -163,6 +163,14 @@ int Connection::send_buffer() const {
   return ec ? -1 : v.value();
 }
 
+uint32_t Connection::rtt_us() {
+  TcpStats st;
+  if (state_ != State::kOpen || !ReadTcpStats(socket_.native_handle(), &st)) {
+    return 0;
+  }
+  return st.rtt_us;
+}
+
 int Connection::receive_buffer() const {
   asio::socket_base::receive_buffer_size v;
   std::error_code ec;
@@ -172,13 +180,19 @@ int Connection::receive_buffer() const {
 
 namespace {
 
-// net.core.wmem_max, the ceiling of an explicit SO_SNDBUF (read each time:
-// an operator may raise it while we run); 0 if unreadable.
-int64_t ReadWmemMax() {
-  std::FILE* f = std::fopen("/proc/sys/net/core/wmem_max", "r");
+// The `index`th number in a /proc/sys file (read each time: an operator
+// may change it while we run); 0 if unreadable. Files under
+// /proc/sys/net/ipv4 answer for the reader's network namespace.
+int64_t ReadSysctl(const char* path, int index) {
+  std::FILE* f = std::fopen(path, "r");
   if (f == nullptr) return 0;
   long long v = 0;
-  if (std::fscanf(f, "%lld", &v) != 1) v = 0;
+  for (int i = 0; i <= index; ++i) {
+    if (std::fscanf(f, "%lld", &v) != 1) {
+      v = 0;
+      break;
+    }
+  }
   std::fclose(f);
   return v;
 }
@@ -204,10 +218,15 @@ int Connection::GrowSendBufferIfLimited(int max_bytes) {
       SendBufferToGrowTo(last, now, current, INT64_MAX, max_bytes,
                          static_cast<uint32_t>(kGrowSendBufferMinRtt.count()));
   if (grow == 0) return 0;
-  // Limited: the kernel clamps an explicit size to net.core.wmem_max (then
-  // doubles it). Below what autotuning reached, setting it would shrink
-  // the buffer: then it is left alone, and that is said once.
-  const int64_t ceiling = 2 * ReadWmemMax();
+  // Limited, but autotuning grows the buffer by itself up to
+  // net.ipv4.tcp_wmem's maximum (per network namespace; an operator may
+  // have raised it past 4 MiB) and an explicit size would end that: the
+  // buffer is left to the kernel until it got there.
+  if (current < ReadSysctl("/proc/sys/net/ipv4/tcp_wmem", 2)) return 0;
+  // The kernel clamps an explicit size to net.core.wmem_max (then doubles
+  // it). Below what autotuning reached, setting it would shrink the
+  // buffer: then it is left alone, and that is said once.
+  const int64_t ceiling = 2 * ReadSysctl("/proc/sys/net/core/wmem_max", 0);
   if (ceiling <= current) {
     sndbuf_at_limit_ = true;
     MSGC_LOG_INFO(

@@ -214,6 +214,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // bookkeeping), whether set or reached by autotuning; -1 on error.
   // Tests, diagnostics.
   int send_buffer() const;
+  // TCP's smoothed round-trip time of the socket, in microseconds (TCP_INFO;
+  // one getsockopt); 0 if unknown or not open.
+  uint32_t rtt_us();
   int receive_buffer() const;
 
   // For a connection whose buffers autotune (tcpbuf_size 0) over a long
@@ -222,7 +225,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // connection carries at most its send buffer per round trip. When
   // TCP_INFO shows that since the last call the send buffer limited the
   // sender for at least a quarter of its busy time, at a round trip of at
-  // least kGrowSendBufferMinRtt, this doubles SO_SNDBUF, up to `max_bytes`
+  // least kGrowSendBufferMinRtt, and autotuning reached its maximum, this
+  // doubles SO_SNDBUF, up to `max_bytes`
   // (the kernel clamps it further, to twice net.core.wmem_max). Setting it
   // ends autotuning of the send buffer only; the receive side still
   // autotunes. Returns the new SO_SNDBUF in kernel bytes, or 0 if
