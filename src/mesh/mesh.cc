@@ -119,6 +119,8 @@ struct Link {
   uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
   uint64_t bodies_skipped = 0;  // routed items not sent
   uint64_t clocks_sent = 0;     // CLOCK frames (LinkInfo)
+  uint32_t rtt_us = 0;          // TCP's smoothed round trip (tick; 0: unknown)
+  uint32_t test_rtt_us = 0;     // TestSetRtt
 };
 
 struct ConnInfo {
@@ -255,6 +257,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   asio::io_context& io() { return io_; }
   void BlockPeer(std::string_view peer, bool blocked);
   void CloseLink(std::string_view peer);
+  void SetRtt(std::string_view peer, uint32_t rtt_us);  // TestSetRtt
   void HoldClocks(bool hold) {
     hold_clocks_ = hold;
     if (!hold) ScheduleClock();
@@ -416,9 +419,11 @@ class Mesh::Impl : public net::ConnectionHandler,
   // Safe items stamped up to this are known held by every member.
   uint64_t SafeBound() const;
   void ScheduleClock();
-  // Sends a CLOCK within kClockPace (fast-path news, see SendClock).
-  void ArmClockPace();
+  // Sends a CLOCK at `at` at the latest (paced news, see SendClock).
+  void ArmClockPace(SteadyClock::time_point at);
   void SendClock();
+  // clock_gap_ from the member links' round trips (the tick).
+  void UpdateClockGap();
   void CollectGarbage();
 
   // ---- membership ----
@@ -468,6 +473,10 @@ class Mesh::Impl : public net::ConnectionHandler,
   asio::steady_timer clock_pace_timer_;
   bool clock_pace_armed_ = false;
   bool clock_urgent_ = false;
+  // Urgent news waits at most this long after the last CLOCK we sent
+  // (kClockGapDivisor; recomputed every tick from the links' round trips).
+  std::chrono::microseconds clock_gap_{0};
+  SteadyClock::time_point last_clock_at_{};
 
   // Reachability and gossip.
   std::vector<wire::NodeInc> reach_;  // sorted; excluding self
@@ -1474,8 +1483,7 @@ void Mesh::Impl::PostFlushBatches() {
     auto self = w.lock();
     if (!self) return;
     if (self->batched_items_ != self->batched_at_check_ &&
-        std::chrono::steady_clock::now() - self->batch_since_ <
-            kMaxBatchWait) {
+        std::chrono::steady_clock::now() - self->batch_since_ < kMaxBatchWait) {
       self->batched_at_check_ = self->batched_items_;
       self->PostFlushBatches();
       return;
@@ -1622,7 +1630,11 @@ void Mesh::Impl::Tick() {
     // autotuning gives (docs/operations.md, "tcpbuf_size and the distance
     // between servers").
     if (l->active) l->active->GrowSendBufferIfLimited(kMaxLinkSendBuffer);
+    l->rtt_us = l->test_rtt_us != 0      ? l->test_rtt_us
+                : l->active && l->synced ? l->active->rtt_us()
+                                         : 0;
   }
+  UpdateClockGap();
   if ((state_ == State::kLocked || state_ == State::kInstalling) &&
       now >= lock_deadline_) {
     GiveUp(state_ == State::kLocked ? "no INSTALL in time"
@@ -2238,8 +2250,19 @@ void Mesh::Impl::SendClock() {
     // packet per turn on every link (issue 5 §4).
     bool owed = false;
     for (const ConfMember& m : members_) owed = owed || m.owe_clock;
-    if (clock_news || stable_news || owed) ArmClockPace();
+    if (clock_news || stable_news || owed) {
+      ArmClockPace(SteadyClock::now() + kClockPace);
+    }
     return;
+  }
+  if (clock_gap_.count() > 0) {
+    // News the agreed order waits for, over long paths: one CLOCK per
+    // clock_gap_ carries it all (kClockGapDivisor).
+    const SteadyClock::time_point now = SteadyClock::now();
+    if (now - last_clock_at_ < clock_gap_) {
+      ArmClockPace(last_clock_at_ + clock_gap_);
+      return;
+    }
   }
   clock_urgent_ = false;
   std::string f;  // encoded only if someone gets it (this runs every turn)
@@ -2253,16 +2276,40 @@ void Mesh::Impl::SendClock() {
       SendSeq(*members_[i].link, f);
     }
   }
+  if (!f.empty() && clock_gap_.count() > 0) last_clock_at_ = SteadyClock::now();
   if (clock_news || stable_news) {
     announced_ts_ = clock_;
     announced_stable_ = bound;
   }
 }
 
-void Mesh::Impl::ArmClockPace() {
-  if (clock_pace_armed_) return;
+void Mesh::Impl::SetRtt(std::string_view peer, uint32_t rtt_us) {
+  auto it = links_.find(std::string(peer));
+  if (it == links_.end()) return;
+  it->second->test_rtt_us = rtt_us;
+  it->second->rtt_us = rtt_us;
+  UpdateClockGap();
+}
+
+void Mesh::Impl::UpdateClockGap() {
+  uint32_t rtt = UINT32_MAX;
+  for (const ConfMember& m : members_) {
+    if (m.link == nullptr) continue;  // ourselves
+    // Unknown (not connected, no TCP_INFO): prompt, as on a LAN.
+    rtt = std::min(rtt, m.link->rtt_us);
+  }
+  if (rtt == UINT32_MAX) rtt = 0;
+  clock_gap_ = std::min<std::chrono::microseconds>(
+      std::chrono::microseconds(rtt / kClockGapDivisor), kClockPace);
+}
+
+void Mesh::Impl::ArmClockPace(SteadyClock::time_point at) {
+  // Armed already, and no later than needed: keep it. Re-arming cancels
+  // the pending wait (its handler sees operation_aborted and leaves
+  // clock_pace_armed_ to this one).
+  if (clock_pace_armed_ && clock_pace_timer_.expiry() <= at) return;
   clock_pace_armed_ = true;
-  clock_pace_timer_.expires_after(kClockPace);
+  clock_pace_timer_.expires_at(at);
   std::weak_ptr<Impl> w = weak_from_this();
   clock_pace_timer_.async_wait([w](const std::error_code& ec) {
     auto self = w.lock();
@@ -3421,5 +3468,8 @@ void Mesh::TestBlockPeer(std::string_view peer, bool blocked) {
 }
 void Mesh::TestCloseLink(std::string_view peer) { impl_->CloseLink(peer); }
 void Mesh::TestHoldClocks(bool hold) { impl_->HoldClocks(hold); }
+void Mesh::TestSetRtt(std::string_view peer, uint32_t rtt_us) {
+  impl_->SetRtt(peer, rtt_us);
+}
 
 }  // namespace msgc::mesh

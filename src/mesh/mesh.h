@@ -78,6 +78,12 @@ inline constexpr int kMaxLinkSendBuffer = 64 << 20;
 // with fast-path fifo items, stability for garbage collection, numbers of
 // skipped fifo items) is sent within this, not every loop turn.
 inline constexpr std::chrono::milliseconds kClockPace{1};
+// CLOCK news the agreed order waits for goes out at most once per
+// 1/kClockGapDivisor of the shortest round trip to a member (at most
+// kClockPace): every loop turn on a LAN, where a turn is the round trip's
+// scale, but on a 20 ms path one per 1 ms instead of a packet per turn on
+// every link, for at most that much more agreed latency (issue 5 §4).
+inline constexpr uint32_t kClockGapDivisor = 16;
 // Acks are sent at once after this many unacknowledged frames.
 inline constexpr uint64_t kAckEvery = 256;
 // Resolution of the reachability (idle) check.
@@ -261,6 +267,9 @@ class Mesh {
   void TestBlockPeer(std::string_view peer, bool blocked);
   // Closes the live TCP connection to `peer` at once (both redial).
   void TestCloseLink(std::string_view peer);
+  // Takes `rtt_us` as the round trip to `peer` instead of TCP's figure (0:
+  // TCP's again); for tests of what depends on a long path.
+  void TestSetRtt(std::string_view peer, uint32_t rtt_us);
   // Holds back this server's own CLOCK frames (its items, marks included,
   // still go); released, the clock news goes out. For tests of what waits
   // for the clock round.

@@ -1131,5 +1131,53 @@ TEST_F(MeshTest, FastPathClockNewsIsPaced) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
 }
 
+// Over long paths the agreed order's CLOCK news goes out at most once per
+// a sixteenth of the shortest round trip, capped at kClockPace
+// (kClockGapDivisor), instead of once per loop turn on every link; items
+// are delivered in one order all the same.
+TEST_F(MeshTest, AgreedClockNewsIsPacedOverLongPaths) {
+  MakeNodes(3);
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  auto clocks_to = [&](int from, const std::string& peer) {
+    uint64_t n = 0;
+    nodes_[from]->Run([&](Mesh& m) {
+      for (const LinkInfo& l : m.links()) {
+        if (l.peer == peer) n = l.clocks_sent;
+      }
+    });
+    return n;
+  };
+  // b's paths 32 ms long: one CLOCK per min(2 ms, kClockPace) at most,
+  // plus a few for the start and the end (on loopback b sends one per turn:
+  // 411 in 90 ms here).
+  nodes_[1]->Run([](Mesh& m) {
+    m.TestSetRtt("a", 32000);
+    m.TestSetRtt("c", 32000);
+  });
+  const uint64_t before = clocks_to(1, "c");
+  // A stream of agreed items from a, in many short loop turns of b.
+  constexpr size_t kItems = 1500;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < kItems; ++i) {
+    nodes_[0]->Submit("a-" + std::to_string(i), wire::Service::kAgreed);
+    if (i % 5 == 4) std::this_thread::sleep_for(200us);
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] { return CountDeliveries(nodes_[2]->rec().Since(id)) == kItems; }));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  const uint64_t sent = clocks_to(1, "c") - before;
+  EXPECT_LE(sent, static_cast<uint64_t>(ms / kClockPace.count() + 10))
+      << "b sent " << sent << " CLOCKs to c in " << ms << " ms";
+  ASSERT_TRUE(WaitFor([&] {
+    return CountDeliveries(nodes_[0]->rec().Since(id)) == kItems &&
+           CountDeliveries(nodes_[1]->rec().Since(id)) == kItems;
+  }));
+  EXPECT_EQ(nodes_[0]->rec().Since(id), nodes_[1]->rec().Since(id));
+  EXPECT_EQ(nodes_[0]->rec().Since(id), nodes_[2]->rec().Since(id));
+}
+
 }  // namespace
 }  // namespace msgc::mesh
