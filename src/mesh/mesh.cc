@@ -495,11 +495,12 @@ class Mesh::Impl : public net::ConnectionHandler,
   bool clock_posted_ = false;
   bool deliver_posted_ = false;
   bool batch_posted_ = false;
-  // Items appended to any link's batch, and that count when the posted
-  // flush last looked (ScheduleFlushBatches: a batch still growing waits).
+  // Items appended to any link's batch, that count when the posted flush
+  // last looked, and when it was posted (PostFlushBatches: batches still
+  // growing wait, up to kMaxBatchWait).
   uint64_t batched_items_ = 0;
   uint64_t batched_at_check_ = 0;
-  std::chrono::steady_clock::time_point batch_since_;
+  SteadyClock::time_point batch_since_;
   // False while submissions queued during a change are stamped, before the
   // listener learns of the new configuration (SelectBodies would answer
   // from the old one).
@@ -1465,7 +1466,7 @@ void Mesh::Impl::FlushBatch(Link& l) {
 void Mesh::Impl::ScheduleFlushBatches() {
   if (batch_posted_) return;
   batch_posted_ = true;
-  batch_since_ = std::chrono::steady_clock::now();
+  batch_since_ = SteadyClock::now();
   PostFlushBatches();
 }
 
@@ -1483,7 +1484,7 @@ void Mesh::Impl::PostFlushBatches() {
     auto self = w.lock();
     if (!self) return;
     if (self->batched_items_ != self->batched_at_check_ &&
-        std::chrono::steady_clock::now() - self->batch_since_ < kMaxBatchWait) {
+        SteadyClock::now() - self->batch_since_ < kMaxBatchWait) {
       self->batched_at_check_ = self->batched_items_;
       self->PostFlushBatches();
       return;

@@ -163,19 +163,19 @@ int Connection::send_buffer() const {
   return ec ? -1 : v.value();
 }
 
+int Connection::receive_buffer() const {
+  asio::socket_base::receive_buffer_size v;
+  std::error_code ec;
+  socket_.get_option(v, ec);
+  return ec ? -1 : v.value();
+}
+
 uint32_t Connection::rtt_us() {
   TcpStats st;
   if (state_ != State::kOpen || !ReadTcpStats(socket_.native_handle(), &st)) {
     return 0;
   }
   return st.rtt_us;
-}
-
-int Connection::receive_buffer() const {
-  asio::socket_base::receive_buffer_size v;
-  std::error_code ec;
-  socket_.get_option(v, ec);
-  return ec ? -1 : v.value();
 }
 
 namespace {

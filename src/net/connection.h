@@ -214,10 +214,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // bookkeeping), whether set or reached by autotuning; -1 on error.
   // Tests, diagnostics.
   int send_buffer() const;
+  int receive_buffer() const;
   // TCP's smoothed round-trip time of the socket, in microseconds (TCP_INFO;
   // one getsockopt); 0 if unknown or not open.
   uint32_t rtt_us();
-  int receive_buffer() const;
 
   // For a connection whose buffers autotune (tcpbuf_size 0) over a long
   // path. The kernel grows an autotuned send buffer only up to
