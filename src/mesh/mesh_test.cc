@@ -866,6 +866,30 @@ bool Has(Node& n, uint64_t conf_id, const std::string& e) {
 }
 
 // Whether every node recorded every event of `events` since `conf_id`.
+// CLOCK frames `node` sent to `peer` so far (LinkInfo).
+uint64_t ClocksSent(Node& node, const std::string& peer) {
+  uint64_t n = 0;
+  node.Run([&](Mesh& m) {
+    for (const LinkInfo& l : m.links()) {
+      if (l.peer == peer) n = l.clocks_sent;
+    }
+  });
+  return n;
+}
+
+// `node` sent `peer` at most one CLOCK per kClockPace since it had sent
+// `before` at `start`, plus a few for the start and the end.
+void ExpectClocksPaced(Node& node, const std::string& peer, uint64_t before,
+                       std::chrono::steady_clock::time_point start) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  const uint64_t sent = ClocksSent(node, peer) - before;
+  EXPECT_LE(sent, static_cast<uint64_t>(ms / kClockPace.count() + 10))
+      << node.name() << " sent " << sent << " CLOCKs to " << peer << " in "
+      << ms << " ms";
+}
+
 bool AllHave(const std::vector<std::unique_ptr<Node>>& nodes, uint64_t conf_id,
              const std::vector<std::string>& events) {
   for (const auto& n : nodes) {
@@ -1096,16 +1120,7 @@ TEST_F(MeshTest, FastPathClockNewsIsPaced) {
   MakeNodes(3);
   ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
   const uint64_t id = nodes_[0]->rec().conf().id;
-  auto clocks_to = [&](int from, const std::string& peer) {
-    uint64_t n = 0;
-    nodes_[from]->Run([&](Mesh& m) {
-      for (const LinkInfo& l : m.links()) {
-        if (l.peer == peer) n = l.clocks_sent;
-      }
-    });
-    return n;
-  };
-  const uint64_t before = clocks_to(1, "c");
+  const uint64_t before = ClocksSent(*nodes_[1], "c");
   const auto start = std::chrono::steady_clock::now();
   constexpr int kItems = 2000;
   for (int i = 0; i < kItems; ++i) {
@@ -1117,13 +1132,7 @@ TEST_F(MeshTest, FastPathClockNewsIsPaced) {
     return CountDeliveries(nodes_[1]->rec().Since(id)) == kItems &&
            CountDeliveries(nodes_[2]->rec().Since(id)) == kItems;
   }));
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-  const uint64_t sent = clocks_to(1, "c") - before;
-  // One per kClockPace at most, plus a few for the start and the end.
-  EXPECT_LE(sent, static_cast<uint64_t>(ms / kClockPace.count() + 10))
-      << "b sent " << sent << " CLOCKs to c in " << ms << " ms";
+  ExpectClocksPaced(*nodes_[1], "c", before, start);
   // Agreed items are not paced: each needs b's and c's stamps at once.
   const auto t0 = std::chrono::steady_clock::now();
   nodes_[0]->Submit("a-agreed", wire::Service::kAgreed);
@@ -1139,15 +1148,6 @@ TEST_F(MeshTest, AgreedClockNewsIsPacedOverLongPaths) {
   MakeNodes(3);
   ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
   const uint64_t id = nodes_[0]->rec().conf().id;
-  auto clocks_to = [&](int from, const std::string& peer) {
-    uint64_t n = 0;
-    nodes_[from]->Run([&](Mesh& m) {
-      for (const LinkInfo& l : m.links()) {
-        if (l.peer == peer) n = l.clocks_sent;
-      }
-    });
-    return n;
-  };
   // b's paths 32 ms long: one CLOCK per min(2 ms, kClockPace) at most,
   // plus a few for the start and the end (on loopback b sends one per turn:
   // 411 in 90 ms here).
@@ -1155,7 +1155,7 @@ TEST_F(MeshTest, AgreedClockNewsIsPacedOverLongPaths) {
     m.TestSetRtt("a", 32000);
     m.TestSetRtt("c", 32000);
   });
-  const uint64_t before = clocks_to(1, "c");
+  const uint64_t before = ClocksSent(*nodes_[1], "c");
   // A stream of agreed items from a, in many short loop turns of b.
   constexpr size_t kItems = 1500;
   const auto start = std::chrono::steady_clock::now();
@@ -1165,12 +1165,7 @@ TEST_F(MeshTest, AgreedClockNewsIsPacedOverLongPaths) {
   }
   ASSERT_TRUE(WaitFor(
       [&] { return CountDeliveries(nodes_[2]->rec().Since(id)) == kItems; }));
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-  const uint64_t sent = clocks_to(1, "c") - before;
-  EXPECT_LE(sent, static_cast<uint64_t>(ms / kClockPace.count() + 10))
-      << "b sent " << sent << " CLOCKs to c in " << ms << " ms";
+  ExpectClocksPaced(*nodes_[1], "c", before, start);
   ASSERT_TRUE(WaitFor([&] {
     return CountDeliveries(nodes_[0]->rec().Since(id)) == kItems &&
            CountDeliveries(nodes_[1]->rec().Since(id)) == kItems;
