@@ -70,9 +70,9 @@ inline constexpr size_t kMaxDeliverPerTurn = 256;
 inline constexpr uint64_t kStableNewsStep = 256;
 // A link whose buffers autotune (tcpbuf_size unset) and whose sender is
 // limited by its send buffer over a long round trip has SO_SNDBUF raised
-// step by step up to this (net::Connection::GrowSendBufferIfLimited; the
-// kernel's net.core.wmem_max may clamp it lower). Memory is used only while
-// the link is backed up.
+// step by step up to this (net::Connection::GrowSendBufferIfLimited;
+// without CAP_NET_ADMIN the kernel's net.core.wmem_max may clamp it lower).
+// Memory is used only while the link is backed up.
 inline constexpr int kMaxLinkSendBuffer = 64 << 20;
 // CLOCK news that nothing in the agreed order waits for (the clock rising
 // with fast-path fifo items, stability for garbage collection, numbers of

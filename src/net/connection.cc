@@ -224,28 +224,37 @@ int Connection::GrowSendBufferIfLimited(int max_bytes) {
   // buffer is left to the kernel until it got there.
   if (current < ReadSysctl("/proc/sys/net/ipv4/tcp_wmem", 2)) return 0;
   // The kernel clamps an explicit size to net.core.wmem_max (then doubles
-  // it). Below what autotuning reached, setting it would shrink the
-  // buffer: then it is left alone, and that is said once.
+  // it), except for SO_SNDBUFFORCE, which a process with CAP_NET_ADMIN may
+  // use (up to max_bytes here; it is a per-socket setting, the host's
+  // limits stay as they are). Below what autotuning reached, setting less
+  // would shrink the buffer: then it is left alone, and that is said once.
   const int64_t ceiling = 2 * ReadSysctl("/proc/sys/net/core/wmem_max", 0);
-  if (ceiling <= current) {
-    sndbuf_at_limit_ = true;
-    MSGC_LOG_INFO(
-        "{}: the send buffer ({} bytes) limits the link at a {:.1f} ms round "
-        "trip and net.core.wmem_max does not let it grow (docs/operations.md, "
-        "\"tcpbuf_size and the distance between servers\")",
-        remote_, current, now.rtt_us / 1000.0);
-    return 0;
-  }
-  const int want = static_cast<int>(std::min<int64_t>(grow, ceiling));
-  // setsockopt takes half of what the kernel will use.
-  const int set = want / 2;
   int got = 0;
   len = sizeof(got);
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &set, sizeof(set)) != 0 ||
-      getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0 ||
-      got <= current) {
-    sndbuf_at_limit_ = true;
-    return 0;
+  // setsockopt takes half of what the kernel will use.
+  const int force = grow / 2;
+  const bool forced =
+      grow > ceiling &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &force, sizeof(force)) == 0 &&
+      getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got > current;
+  if (!forced) {
+    if (ceiling <= current) {
+      sndbuf_at_limit_ = true;
+      MSGC_LOG_INFO(
+          "{}: the send buffer ({} bytes) limits the link at a {:.1f} ms "
+          "round trip and net.core.wmem_max does not let it grow "
+          "(docs/operations.md, \"tcpbuf_size and the distance between "
+          "servers\")",
+          remote_, current, now.rtt_us / 1000.0);
+      return 0;
+    }
+    const int set = static_cast<int>(std::min<int64_t>(grow, ceiling)) / 2;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &set, sizeof(set)) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0 ||
+        got <= current) {
+      sndbuf_at_limit_ = true;
+      return 0;
+    }
   }
   MSGC_LOG_INFO(
       "{}: send buffer limited the link {}% of its busy time at a {:.1f} ms "

@@ -226,9 +226,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // TCP_INFO shows that since the last call the send buffer limited the
   // sender for at least a quarter of its busy time, at a round trip of at
   // least kGrowSendBufferMinRtt, and autotuning reached its maximum, this
-  // doubles SO_SNDBUF, up to `max_bytes`
-  // (the kernel clamps it further, to twice net.core.wmem_max). Setting it
-  // ends autotuning of the send buffer only; the receive side still
+  // doubles SO_SNDBUF, up to `max_bytes` (the kernel clamps it further, to
+  // twice net.core.wmem_max, unless the process has CAP_NET_ADMIN: then
+  // SO_SNDBUFFORCE goes past that, up to `max_bytes`). Setting it ends
+  // autotuning of the send buffer only; the receive side still
   // autotunes. Returns the new SO_SNDBUF in kernel bytes, or 0 if
   // unchanged. Called periodically by the owner (the mesh's tick).
   int GrowSendBufferIfLimited(int max_bytes);
