@@ -197,6 +197,17 @@ int64_t ReadSysctl(const char* path, int index) {
   return v;
 }
 
+// Sets `option` (SO_SNDBUF or SO_SNDBUFFORCE) so that the kernel uses
+// `bytes` (setsockopt takes half of it); true if the buffer, read back into
+// *got, is now larger than `current`.
+bool SetSendBuffer(int fd, int option, int bytes, int current, int* got) {
+  const int half = bytes / 2;
+  socklen_t len = sizeof(*got);
+  return setsockopt(fd, SOL_SOCKET, option, &half, sizeof(half)) == 0 &&
+         getsockopt(fd, SOL_SOCKET, SO_SNDBUF, got, &len) == 0 &&
+         *got > current;
+}
+
 }  // namespace
 
 int Connection::GrowSendBufferIfLimited(int max_bytes) {
@@ -214,9 +225,9 @@ int Connection::GrowSendBufferIfLimited(int max_bytes) {
   int current = 0;
   socklen_t len = sizeof(current);
   if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &len) != 0) return 0;
+  const auto min_rtt = static_cast<uint32_t>(kGrowSendBufferMinRtt.count());
   const int grow =
-      SendBufferToGrowTo(last, now, current, INT64_MAX, max_bytes,
-                         static_cast<uint32_t>(kGrowSendBufferMinRtt.count()));
+      SendBufferToGrowTo(last, now, current, INT64_MAX, max_bytes, min_rtt);
   if (grow == 0) return 0;
   // Limited, but autotuning grows the buffer by itself up to
   // net.ipv4.tcp_wmem's maximum (per network namespace; an operator may
@@ -228,17 +239,14 @@ int Connection::GrowSendBufferIfLimited(int max_bytes) {
   // use (up to max_bytes here; it is a per-socket setting, the host's
   // limits stay as they are). Below what autotuning reached, setting less
   // would shrink the buffer: then it is left alone, and that is said once.
-  const int64_t ceiling = 2 * ReadSysctl("/proc/sys/net/core/wmem_max", 0);
+  const int capped = SendBufferToGrowTo(
+      last, now, current, 2 * ReadSysctl("/proc/sys/net/core/wmem_max", 0),
+      max_bytes, min_rtt);
   int got = 0;
-  len = sizeof(got);
-  // setsockopt takes half of what the kernel will use.
-  const int force = grow / 2;
   const bool forced =
-      grow > ceiling &&
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &force, sizeof(force)) == 0 &&
-      getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got > current;
+      capped < grow && SetSendBuffer(fd, SO_SNDBUFFORCE, grow, current, &got);
   if (!forced) {
-    if (ceiling <= current) {
+    if (capped == 0) {
       sndbuf_at_limit_ = true;
       MSGC_LOG_INFO(
           "{}: the send buffer ({} bytes) limits the link at a {:.1f} ms "
@@ -248,10 +256,7 @@ int Connection::GrowSendBufferIfLimited(int max_bytes) {
           remote_, current, now.rtt_us / 1000.0);
       return 0;
     }
-    const int set = static_cast<int>(std::min<int64_t>(grow, ceiling)) / 2;
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &set, sizeof(set)) != 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) != 0 ||
-        got <= current) {
+    if (!SetSendBuffer(fd, SO_SNDBUF, capped, current, &got)) {
       sndbuf_at_limit_ = true;
       return 0;
     }
