@@ -32,6 +32,16 @@ constexpr std::string_view kSoftware = "msgc-mesh/0.1";
 constexpr uint8_t kStampMark = 0x80;
 constexpr int kConfCounterShift = 16;
 
+// The most one TSO/GSO packet carries at the usual MSS of 1448 (Ethernet
+// MTU 1500 with timestamps): 45 segments, the kernel's cap of 64 KiB
+// including headers. An ITEMS frame written alone must fit, or its last
+// few bytes go out as a packet of their own (see kMaxBatchBytes).
+constexpr size_t kOnePacketBytes = 45 * 1448;
+// AppendBatch sends a batch before an item would take its bodies past
+// kMaxBatchBytes, so a frame is at most that plus one record's head (the
+// frame and ITEMS headers are within the bytes counted).
+static_assert(kMaxBatchBytes + wire::kItemRecordHeadSize <= kOnePacketBytes);
+
 // 16-bit FNV-1a fold of a node name: the low bits of configuration ids, so
 // that two partitions that pick the same counter still get different ids.
 uint64_t Hash16(std::string_view s) {

@@ -54,8 +54,12 @@ inline constexpr std::chrono::milliseconds kQuickRedial{20};
 // arrived, unless a sequenced frame carried the ack first.
 inline constexpr std::chrono::milliseconds kAckDelay{10};
 // An ITEMS frame (a loop turn's items for one peer) is sent early once its
-// bodies pass this size.
-inline constexpr size_t kMaxBatchBytes = 64 * 1024;
+// bodies pass this size. Below 64 KiB on purpose: a frame written alone
+// then fits one TSO/GSO packet at the usual MSS of 1448 (at most 45
+// segments, 65,160 bytes); at 64 KiB each write left a tail of a few dozen
+// bytes that went out as a packet of its own (TCP_NODELAY), a third of a
+// link's packets (docs/performance.md, "Delay between nodes").
+inline constexpr size_t kMaxBatchBytes = 60 * 1024;
 // ... or once it holds this many items (or max_backlog / 8, if lower).
 inline constexpr size_t kMaxBatchItems = 256;
 // ... or once it waited this long for turns that kept adding items to it
