@@ -130,8 +130,10 @@ struct Link {
   uint64_t bodies_sent = 0;     // routed bodies (items and late bodies)
   uint64_t bodies_skipped = 0;  // routed items not sent
   uint64_t clocks_sent = 0;     // CLOCK frames (LinkInfo)
+  uint64_t items_received = 0;  // its own items, marks included (LinkInfo)
   uint32_t rtt_us = 0;          // TCP's smoothed round trip (tick; 0: unknown)
   uint32_t test_rtt_us = 0;     // TestSetRtt
+  bool test_held = false;       // TestHoldFramesTo: sequenced frames wait
 };
 
 struct ConnInfo {
@@ -269,6 +271,7 @@ class Mesh::Impl : public net::ConnectionHandler,
   void BlockPeer(std::string_view peer, bool blocked);
   void CloseLink(std::string_view peer);
   void SetRtt(std::string_view peer, uint32_t rtt_us);  // TestSetRtt
+  void HoldFramesTo(std::string_view peer, bool hold);  // TestHoldFramesTo
   void HoldClocks(bool hold) {
     hold_clocks_ = hold;
     if (!hold) ScheduleClock();
@@ -1400,7 +1403,7 @@ void Mesh::Impl::ProcessAck(Link& l, uint64_t ack) {
 }
 
 void Mesh::Impl::Pump(Link& l) {
-  if (!l.active || !l.synced || l.resend.empty()) return;
+  if (!l.active || !l.synced || l.resend.empty() || l.test_held) return;
   net::Connection& c = *l.active;
   // Fill up to 3/4 of max_backlog: at least the low-water mark, so that
   // OnDrained comes back for more, and with room left for the unsequenced
@@ -1527,7 +1530,7 @@ void Mesh::Impl::SendSeqNow(Link& l, std::string&& frame, uint32_t messages) {
     l.resend.pop_front();
     MarkLost(l, "resend buffer overflow");
   }
-  if (!l.active || !l.synced) return;
+  if (!l.active || !l.synced || l.test_held) return;
   if (l.sent_seq + 1 == seq) {
     // Nothing waits before it: straight to the connection. If the peer
     // does not read, its queue passes max_backlog and the connection is
@@ -1965,6 +1968,7 @@ void Mesh::Impl::OnItem(Link& l, const wire::Frame& frame) {
   }
   int idx = MemberIndex(l.spec.name);
   if (idx < 0 || members_[idx].inc != l.peer_inc) return;
+  ++l.items_received;
   HandleItem(idx, item);
 }
 
@@ -1992,6 +1996,7 @@ void Mesh::Impl::OnItems(Link& l, const wire::Frame& frame) {
   }
   int idx = MemberIndex(l.spec.name);
   if (idx < 0 || members_[idx].inc != l.peer_inc) return;
+  l.items_received += items.size();
   for (const wire::Item& item : items) {
     // An earlier item may have completed a flush: the rest are obsolete.
     if (conf_id != conf_id_) break;
@@ -2314,6 +2319,13 @@ void Mesh::Impl::SetRtt(std::string_view peer, uint32_t rtt_us) {
   it->second->test_rtt_us = rtt_us;
   it->second->rtt_us = rtt_us;
   UpdateClockGap();
+}
+
+void Mesh::Impl::HoldFramesTo(std::string_view peer, bool hold) {
+  auto it = links_.find(std::string(peer));
+  if (it == links_.end()) return;
+  it->second->test_held = hold;
+  if (!hold) Pump(*it->second);
 }
 
 void Mesh::Impl::UpdateClockGap() {
@@ -3427,6 +3439,7 @@ std::vector<LinkInfo> Mesh::Impl::Links() const {
     i.bodies_sent = l->bodies_sent;
     i.bodies_skipped = l->bodies_skipped;
     i.clocks_sent = l->clocks_sent;
+    i.items_received = l->items_received;
     i.last_rx = l->last_rx;
     i.remote = l->active ? l->active->remote() : "";
     out.push_back(std::move(i));
@@ -3495,6 +3508,9 @@ void Mesh::TestCloseLink(std::string_view peer) { impl_->CloseLink(peer); }
 void Mesh::TestHoldClocks(bool hold) { impl_->HoldClocks(hold); }
 void Mesh::TestSetRtt(std::string_view peer, uint32_t rtt_us) {
   impl_->SetRtt(peer, rtt_us);
+}
+void Mesh::TestHoldFramesTo(std::string_view peer, bool hold) {
+  impl_->HoldFramesTo(peer, hold);
 }
 
 }  // namespace msgc::mesh

@@ -208,6 +208,9 @@ struct LinkInfo {
   uint64_t bodies_sent = 0;     // routed item bodies sent to it
   uint64_t bodies_skipped = 0;  // routed items it did not need
   uint64_t clocks_sent = 0;     // CLOCK frames sent to it
+  uint64_t items_received = 0;  // its own items received from it, in the
+                                // configurations it shared with us (marks
+                                // included; not those it forwarded)
   std::chrono::steady_clock::time_point last_rx;
   std::string remote;  // "ip:port" of the live connection, or ""
 };
@@ -274,6 +277,11 @@ class Mesh {
   // Takes `rtt_us` as the round trip to `peer` instead of TCP's figure (0:
   // TCP's again); for tests of what depends on a long path.
   void TestSetRtt(std::string_view peer, uint32_t rtt_us);
+  // Holds back every sequenced frame to `peer` (items, clocks, gossip wait
+  // in the resend buffer; the link stays up, acks and keepalives go):
+  // `peer` hears nothing new from us while the others do. Released, they
+  // go out in order.
+  void TestHoldFramesTo(std::string_view peer, bool hold);
   // Holds back this server's own CLOCK frames (its items, marks included,
   // still go); released, the clock news goes out. For tests of what waits
   // for the clock round.

@@ -865,16 +865,20 @@ bool Has(Node& n, uint64_t conf_id, const std::string& e) {
   return Pos(n.rec().Since(conf_id), e) != std::string::npos;
 }
 
-// Whether every node recorded every event of `events` since `conf_id`.
-// CLOCK frames `node` sent to `peer` so far (LinkInfo).
-uint64_t ClocksSent(Node& node, const std::string& peer) {
-  uint64_t n = 0;
+// `node`'s LinkInfo for `peer` (default if it has no link to it).
+LinkInfo LinkTo(Node& node, const std::string& peer) {
+  LinkInfo info;
   node.Run([&](Mesh& m) {
     for (const LinkInfo& l : m.links()) {
-      if (l.peer == peer) n = l.clocks_sent;
+      if (l.peer == peer) info = l;
     }
   });
-  return n;
+  return info;
+}
+
+// CLOCK frames `node` sent to `peer` so far.
+uint64_t ClocksSent(Node& node, const std::string& peer) {
+  return LinkTo(node, peer).clocks_sent;
 }
 
 // `node` sent `peer` at most one CLOCK per kClockPace since it had sent
@@ -890,6 +894,7 @@ void ExpectClocksPaced(Node& node, const std::string& peer, uint64_t before,
       << ms << " ms";
 }
 
+// Whether every node recorded every event of `events` since `conf_id`.
 bool AllHave(const std::vector<std::unique_ptr<Node>>& nodes, uint64_t conf_id,
              const std::vector<std::string>& events) {
   for (const auto& n : nodes) {
@@ -1109,6 +1114,66 @@ TEST_F(MeshTest, FlushPutsAMembershipItemWithoutADepartedMarkAfterTheSignal) {
     ASSERT_GE(ev.size(), want.size()) << Members(ev);
     ev.resize(want.size());
     EXPECT_EQ(ev, want) << nodes_[i]->name();
+  }
+}
+
+// The flush (docs/mesh.md §3.2), a membership item behind an agreed item
+// that becomes deliverable only in the flush, with a fast item of the same
+// origin between them. d's frames to b are held, so b never hears d's
+// stamps: a, c and d deliver a's agreed item a-A and then its fast item
+// a-F, b holds both (a-F waits behind a-A). c's membership item m-c then
+// gets the marks of a, c and d, but not b's (b cannot reach it), so nobody
+// delivers it. d dies. In the flush b delivers a-A, which frees a-F, and
+// reaches m-c with d's mark in the cut: a-F must be delivered before the
+// barrier check, or b ends its regular part at m-c while a and c (which
+// delivered a-F before) deliver m-c before the transitional signal — two
+// members of one transitional set in different views (fixed in df787b6).
+TEST_F(MeshTest, FlushDeliversFastItemsFreedInItBeforeAMembershipItem) {
+  base_.link.idle_timeout = 5000ms;  // b must not miss d's silence
+  MakeNodes(4);
+  ASSERT_TRUE(WaitTogether({0, 1, 2, 3}, "a,b,c,d"));
+  const uint64_t id = nodes_[0]->rec().conf().id;
+  Node& a = *nodes_[0];
+  Node& b = *nodes_[1];
+  Node& c = *nodes_[2];
+  Node& d = *nodes_[3];
+  d.Run([](Mesh& m) { m.TestHoldFramesTo("b", true); });
+  a.Submit("a-A", wire::Service::kAgreed);
+  ASSERT_TRUE(WaitFor([&] {
+    return Has(a, id, "D a a-A") && Has(c, id, "D a a-A") &&
+           Has(d, id, "D a a-A");
+  }));
+  // Delivered at its origin: a-F goes on the fast path.
+  a.Submit("a-F", wire::Service::kFifo);
+  ASSERT_TRUE(WaitFor([&] {
+    return Has(a, id, "D a a-F") && Has(c, id, "D a a-F") &&
+           Has(d, id, "D a a-F");
+  }));
+  // d sends no item but its mark for m-c.
+  const uint64_t a_from_d = LinkTo(a, "d").items_received;
+  const uint64_t c_from_d = LinkTo(c, "d").items_received;
+  c.Submit("m-c", wire::Service::kAgreed, kSubmitMembership);
+  ASSERT_TRUE(WaitFor([&] {
+    return LinkTo(a, "d").items_received > a_from_d &&
+           LinkTo(c, "d").items_received > c_from_d;
+  })) << "d's mark for m-c did not reach a and c";
+  // Were b's mark sent, it would have been by now.
+  std::this_thread::sleep_for(100ms);
+  for (auto* n : {&a, &b, &c, &d}) {
+    ASSERT_FALSE(Has(*n, id, "D c m-c"))
+        << n->name() << " delivered m-c without b's mark";
+  }
+  ASSERT_FALSE(Has(b, id, "D a a-A")) << "b heard d's stamps";
+  d.Kill();
+  ASSERT_TRUE(WaitTogether({0, 1, 2}, "a,b,c"));
+  const std::vector<std::string> want = {fmt::format("C {:x} a,b,c,d", id),
+                                         "D a a-A", "D a a-F", "D c m-c",
+                                         fmt::format("T {:x} a,b,c", id)};
+  for (auto* n : {&a, &b, &c}) {
+    auto ev = n->rec().Since(id);
+    ASSERT_GE(ev.size(), want.size()) << n->name() << ": " << Members(ev);
+    ev.resize(want.size());
+    EXPECT_EQ(ev, want) << n->name();
   }
 }
 
