@@ -13,9 +13,10 @@
 // then), and emplace_back() hands out such a default slot. T must be
 // default-constructible and move-assignable.
 //
-// Indexes and references stay valid until the next emplace_back(),
-// push_back() or pop_front() (any of which may reallocate). Not
-// thread-safe: one owner, as every container of a server's loop state.
+// References to elements stay valid until the next emplace_back() or
+// push_back() (which may reallocate) or ShrinkToFit(); pop_front()
+// invalidates only the front's. Not thread-safe: one owner, as every
+// container of a server's loop state.
 #ifndef MSGC_BASE_RING_DEQUE_H_
 #define MSGC_BASE_RING_DEQUE_H_
 
