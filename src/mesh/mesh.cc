@@ -1649,10 +1649,13 @@ void Mesh::Impl::Tick() {
     // An autotuned link over a long path may need more send buffer than
     // autotuning gives (docs/operations.md, "tcpbuf_size and the distance
     // between servers").
-    if (l->active) l->active->GrowSendBufferIfLimited(kMaxLinkSendBuffer);
-    l->rtt_us = l->test_rtt_us != 0      ? l->test_rtt_us
-                : l->active && l->synced ? l->active->rtt_us()
-                                         : 0;
+    // One TCP_INFO read serves both that and the clock gap's round trip.
+    net::TcpStats tcp;
+    const bool known = l->active && l->active->ReadTcpStats(&tcp);
+    if (known) l->active->GrowSendBufferIfLimited(tcp, kMaxLinkSendBuffer);
+    l->rtt_us = l->test_rtt_us != 0  ? l->test_rtt_us
+                : known && l->synced ? tcp.rtt_us
+                                     : 0;
   }
   UpdateClockGap();
   // Memory of a burst goes back once it is collected (not on every swing

@@ -170,12 +170,9 @@ int Connection::receive_buffer() const {
   return ec ? -1 : v.value();
 }
 
-uint32_t Connection::rtt_us() {
-  TcpStats st;
-  if (state_ != State::kOpen || !ReadTcpStats(socket_.native_handle(), &st)) {
-    return 0;
-  }
-  return st.rtt_us;
+bool Connection::ReadTcpStats(TcpStats* out) {
+  return state_ == State::kOpen &&
+         net::ReadTcpStats(socket_.native_handle(), out);
 }
 
 namespace {
@@ -210,16 +207,11 @@ bool SetSendBuffer(int fd, int option, int bytes, int current, int* got) {
 
 }  // namespace
 
-int Connection::GrowSendBufferIfLimited(int max_bytes) {
+int Connection::GrowSendBufferIfLimited(const TcpStats& now, int max_bytes) {
   if (state_ != State::kOpen || sndbuf_at_limit_ || options_.tcpbuf_size != 0) {
     return 0;
   }
   const int fd = socket_.native_handle();
-  TcpStats now;
-  if (!ReadTcpStats(fd, &now)) {
-    sndbuf_at_limit_ = true;  // this kernel does not tell: never
-    return 0;
-  }
   const TcpStats last = tcp_last_;
   tcp_last_ = now;
   int current = 0;

@@ -215,24 +215,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Tests, diagnostics.
   int send_buffer() const;
   int receive_buffer() const;
-  // TCP's smoothed round-trip time of the socket, in microseconds (TCP_INFO;
-  // one getsockopt); 0 if unknown or not open.
-  uint32_t rtt_us();
+  // The socket's TCP_INFO figures (one getsockopt): round trip, busy and
+  // send-buffer-limited time. False if not open or the kernel does not
+  // report them.
+  bool ReadTcpStats(TcpStats* out);
 
   // For a connection whose buffers autotune (tcpbuf_size 0) over a long
   // path. The kernel grows an autotuned send buffer only up to
   // net.ipv4.tcp_wmem's maximum (4 MiB on a stock kernel), and a TCP
   // connection carries at most its send buffer per round trip. When
-  // TCP_INFO shows that since the last call the send buffer limited the
-  // sender for at least a quarter of its busy time, at a round trip of at
-  // least kGrowSendBufferMinRtt, and autotuning reached its maximum, this
+  // TCP_INFO (`now`, from ReadTcpStats: the caller reads it once for this
+  // and whatever else it needs) shows that since the last call the send
+  // buffer limited the sender for at least a quarter of its busy time, at
+  // a round trip of at least kGrowSendBufferMinRtt, and autotuning reached
+  // its maximum, this
   // doubles SO_SNDBUF, up to `max_bytes` (the kernel clamps it further, to
   // twice net.core.wmem_max, unless the process has CAP_NET_ADMIN: then
   // SO_SNDBUFFORCE goes past that, up to `max_bytes`). Setting it ends
   // autotuning of the send buffer only; the receive side still
   // autotunes. Returns the new SO_SNDBUF in kernel bytes, or 0 if
   // unchanged. Called periodically by the owner (the mesh's tick).
-  int GrowSendBufferIfLimited(int max_bytes);
+  int GrowSendBufferIfLimited(const TcpStats& now, int max_bytes);
 
   // Bytes of input buffer the connection holds of its own (memory
   // accounting, tests): zero unless a partial frame, or frames left for a
